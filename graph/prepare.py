@@ -1,0 +1,129 @@
+"""From a raw applications table to rows that are safe to store: validated, canonical, pseudonymised."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from graph.io import ROW, read_table
+from graph.pseudonymise import Pseudonymiser, load_key
+from graph.schema import SIGNALS
+from graph.settings import Settings
+from graph.validate import REJECT_COLUMNS, Validated, validate, write_rejects
+
+# PII columns that are replaced by pseudonyms; everything else in a prepared frame is safe to store
+PII_COLUMNS = ("full_name", "date_of_birth", *(s.column for s in SIGNALS))
+_HASHED = (
+    "created_at",
+    "name_key",
+    "dob_key",
+    *(s.column for s in SIGNALS),
+    "document_type",
+    "document_country",
+    "liveness_score",
+    "document_authenticity_score",
+    "label",
+)
+
+
+@dataclass
+class PreparedBatch:
+    frame: pd.DataFrame
+    faces: np.ndarray  # float32 [m, dim], L2-normalised
+    face_ids: np.ndarray  # application ids of the face rows, aligned with ``faces``
+    rejects: pd.DataFrame
+    summary: dict
+    rejects_file: Path | None = None
+
+
+def _pseudonymise_column(values: np.ndarray, kind: str, p: Pseudonymiser) -> np.ndarray:
+    present = np.array([v is not None for v in values], dtype=bool)
+    out = np.full(len(values), None, dtype=object)
+    if present.any():
+        codes, uniques = pd.factorize(pd.Series(values[present]), sort=False)
+        out[present] = np.array([p.pseudonym(kind, u) for u in uniques], dtype=object)[codes]
+    return out
+
+
+def _content_hash(frame: pd.DataFrame, faces: np.ndarray, face_rows: np.ndarray) -> np.ndarray:
+    """A digest of everything stored for a row, so a re-ingest can tell unchanged from changed."""
+    face_digest = np.full(len(frame), "", dtype=object)
+    for k, i in enumerate(face_rows):
+        face_digest[i] = hashlib.blake2b(faces[k].tobytes(), digest_size=8).hexdigest()
+    cols = [frame[c].to_numpy(dtype=object).astype(str) for c in _HASHED]
+    return np.array(
+        [
+            hashlib.blake2b(
+                "\x1f".join([*(c[i] for c in cols), face_digest[i]]).encode(), digest_size=12
+            ).hexdigest()
+            for i in range(len(frame))
+        ],
+        dtype=object,
+    )
+
+
+def pseudonymise(v: Validated, p: Pseudonymiser) -> pd.DataFrame:
+    f = v.frame.copy()
+
+    def put(column: str, values: np.ndarray) -> None:
+        f[column] = pd.Series(values, dtype=object, index=f.index)
+
+    put("name_key", _pseudonymise_column(f["full_name"].to_numpy(), "name", p))
+    put("dob_key", _pseudonymise_column(f["date_of_birth"].to_numpy(), "dob", p))
+    for s in SIGNALS:
+        put(s.column, _pseudonymise_column(f[s.column].to_numpy(), s.column, p))
+    f = f.drop(columns=["full_name", "date_of_birth"])
+    put("content_hash", _content_hash(f, v.faces, v.face_rows))
+    return f
+
+
+def prepare(
+    raw: pd.DataFrame, settings: Settings, pseudonymiser: Pseudonymiser | None = None
+) -> PreparedBatch:
+    p = pseudonymiser or Pseudonymiser(load_key(settings))
+    v = validate(raw, settings)
+    frame = pseudonymise(v, p)
+    face_ids = (
+        frame["application_id"].to_numpy()[v.face_rows] if len(v.face_rows) else np.array([], dtype=object)
+    )
+    return PreparedBatch(frame, v.faces, face_ids, v.rejects, v.summary)
+
+
+def _merge_read_errors(rejects: pd.DataFrame, read_errors: list[tuple[int, str, str]]) -> pd.DataFrame:
+    if not read_errors:
+        return rejects
+    extra = pd.DataFrame([(r, None, c, reason) for r, c, reason in read_errors], columns=REJECT_COLUMNS)
+    return (
+        pd.concat([rejects, extra], ignore_index=True)
+        .sort_values("row", kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def validate_file(path: str | Path, settings: Settings) -> Validated:
+    """Validation only (``ringwatch validate``): no key needed, nothing stored; writes the rejects file."""
+    raw, read_errors = read_table(path)
+    v = validate(raw, settings)
+    v.rejects = _merge_read_errors(v.rejects, read_errors)
+    v.total += len(read_errors)
+    write_rejects(v.rejects, path)
+    return v
+
+
+def prepare_file(
+    path: str | Path, settings: Settings, pseudonymiser: Pseudonymiser | None = None
+) -> PreparedBatch:
+    raw, read_errors = read_table(path)
+    batch = prepare(raw, settings, pseudonymiser)
+    batch.rejects = _merge_read_errors(batch.rejects, read_errors)
+    batch.summary["rows"] += len(read_errors)
+    batch.summary["rejected"] = int(batch.rejects["row"].nunique()) if len(batch.rejects) else 0
+    batch.rejects_file = write_rejects(batch.rejects, path)
+    return batch
+
+
+__all__ = ["PreparedBatch", "prepare", "prepare_file", "pseudonymise", "validate_file", "PII_COLUMNS", "ROW"]
