@@ -65,7 +65,7 @@ def _map_unique(values: np.ndarray, fn: Callable[[str], object]) -> tuple[np.nda
     err = np.full(len(values), None, dtype=object)
     if not present.any():
         return out, err
-    codes, uniques = pd.factorize(pd.Series(values[present]).astype(str), sort=False)
+    codes, uniques = pd.factorize(np.array([str(v) for v in values[present]], dtype=object), sort=False)
     res = np.empty(len(uniques), dtype=object)
     res_err = np.full(len(uniques), None, dtype=object)
     for i, u in enumerate(uniques):
@@ -148,7 +148,16 @@ def validate(raw: pd.DataFrame, settings: Settings, today: date | None = None) -
         if name not in raw:
             return np.full(n, None, dtype=object)
         values = raw[name].to_numpy(dtype=object)
-        blank = np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
+        # a blank string, or NaN in a text column (pandas 3 string dtype), means "missing"; NaN in a
+        # numeric column is kept so that it is rejected as NaN
+        numeric = name in OPTIONAL_FLOAT01 or name == "label"
+        blank = np.array(
+            [
+                (isinstance(v, str) and not v.strip()) or (not numeric and isinstance(v, float) and math.isnan(v))
+                for v in values
+            ],
+            dtype=bool,
+        )
         if blank.any():
             values = values.copy()
             values[blank] = None

@@ -203,3 +203,17 @@ def test_validate_cli_clean_file_exits_zero_and_unreadable_exits_two(tmp_path):
     proc = run(str(bad))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert run(str(tmp_path / "missing.csv")).returncode == 2
+
+
+def test_missing_values_in_pandas_string_columns_stay_missing(settings):
+    """pandas 3 stores missing text as NaN; it must not borrow another row's value."""
+    rows = valid_rows(4)
+    frame = pd.DataFrame(rows)
+    frame.loc[[1, 3], "national_id"] = None
+    frame.loc[2, "document_template"] = None
+    frame["national_id"] = frame["national_id"].astype("str")
+    frame["_row"] = range(1, 5)
+    v = validate(frame, settings)
+    assert v.frame["national_id"].isna().tolist() == [False, True, False, True]
+    assert v.frame["document_template"].isna().tolist() == [False, False, True, False]
+    assert len(v.rejects) == 0
