@@ -153,7 +153,8 @@ def validate(raw: pd.DataFrame, settings: Settings, today: date | None = None) -
         numeric = name in OPTIONAL_FLOAT01 or name == "label"
         blank = np.array(
             [
-                (isinstance(v, str) and not v.strip()) or (not numeric and isinstance(v, float) and math.isnan(v))
+                (isinstance(v, str) and not v.strip())
+                or (not numeric and isinstance(v, float) and math.isnan(v))
                 for v in values
             ],
             dtype=bool,
