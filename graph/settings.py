@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # cosine threshold for SAME_FACE links; None means "read the calibration file in data_dir"
     same_face_threshold: float | None = None
     face_link_k: int = 20
+    # face extractor for selfie_path: "dlib" (128-d, needs the faces extra) or a path to an ArcFace-style .onnx
+    face_model: str = "dlib"
+    # IVF cells probed per face search once the gallery is large (recall vs latency; see bench_faces.py)
+    face_nprobe: int = 64
 
     # graph store: Neo4j when a URI is set, otherwise the managed embedded ArcadeDB
     neo4j_uri: str | None = None
