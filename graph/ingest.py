@@ -26,7 +26,7 @@ from tqdm import tqdm
 from embeddings.index import FaceIndex
 from graph import schema
 from graph.io import ROW, records_frame
-from graph.prepare import PreparedBatch, prepare, prepare_file
+from graph.prepare import PreparedBatch, iter_prepare_file, prepare
 from graph.pseudonymise import Pseudonymiser, load_key
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -160,17 +160,21 @@ def ingest_files(
     index = open_face_index(settings, store, index)
     total = IngestSummary()
     for path in paths:
+        rejects = []
         t0 = time.perf_counter()
-        batch = prepare_file(path, settings, pseudonymiser)
-        prepared = time.perf_counter() - t0
-        summary, _ = _ingest_batch(batch, settings, store, index, thr, progress, save_index=True)
-        summary.stages = {"prepare": prepared, **summary.stages}
-        summary.files = [str(path)]
-        summary.rows = int(batch.summary.get("rows", len(batch.frame) + summary.rejected))
-        if batch.rejects_file is not None:
-            _rewrite_rejects(batch, path)
-            summary.rejects_files = [str(batch.rejects_file)]
-        total.add(summary)
+        # chunks keep memory flat on large files; the index is saved after each chunk's store writes
+        for batch in iter_prepare_file(path, settings, pseudonymiser, chunk_rows=settings.ingest_chunk_rows):
+            prepared = time.perf_counter() - t0
+            summary, _ = _ingest_batch(batch, settings, store, index, thr, progress, save_index=True)
+            summary.stages = {"prepare": prepared, **summary.stages}
+            summary.files = [] if rejects else [str(path)]
+            summary.rows = int(batch.summary.get("rows", len(batch.frame) + summary.rejected))
+            rejects.append(batch.rejects)
+            total.add(summary)
+            t0 = time.perf_counter()
+        written = write_rejects(pd.concat(rejects, ignore_index=True), path) if rejects else None
+        if written is not None:
+            total.rejects_files.append(str(written))
     total.seconds = time.perf_counter() - started
     return total
 
@@ -476,11 +480,6 @@ def _reject_rows(batch: PreparedBatch, frame: pd.DataFrame, failed: dict[int, st
         }
     )
     batch.rejects = pd.concat([batch.rejects, extra], ignore_index=True).sort_values("row", kind="stable")
-
-
-def _rewrite_rejects(batch: PreparedBatch, path: str | Path) -> None:
-    if len(batch.rejects):
-        write_rejects(batch.rejects.reset_index(drop=True), path)
 
 
 def _face_pairs(

@@ -8,6 +8,7 @@ as one numpy array per row (views into a single block for Parquet), and a ``_row
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +44,28 @@ def detect_format(path: Path) -> str:
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     """Returns the frame and the records that could not even be parsed, as ``(row, column, reason)``."""
+    frames, errors = [], []
+    for frame, bad in iter_table(path, chunk_rows=None):
+        frames.append(frame)
+        errors += bad
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True), errors
+
+
+def iter_table(
+    path: str | Path, chunk_rows: int | None = 100_000
+) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    """The file in chunks of ``chunk_rows`` records (all at once for None), so that memory stays bounded
+    for files of millions of rows. Row numbers continue across chunks."""
     path = Path(path)
     if not path.exists():
         raise UnreadableFile(f"{path}: no such file")
     fmt = detect_format(path)
     if fmt == "parquet":
-        return _read_parquet(path), []
-    if fmt == "csv":
-        return _read_csv(path), []
-    return _read_jsonl(path)
+        yield from _iter_parquet(path, chunk_rows)
+    elif fmt == "csv":
+        yield from _iter_csv(path, chunk_rows)
+    else:
+        yield from _iter_jsonl(path, chunk_rows)
 
 
 def _embedding_column(col: pa.ChunkedArray) -> list:
@@ -71,11 +85,25 @@ def _embedding_column(col: pa.ChunkedArray) -> list:
     return out
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _iter_parquet(path: Path, chunk_rows: int | None):
     try:
-        table = pq.read_table(path)
+        pf = pq.ParquetFile(path)
+        if chunk_rows is None:
+            tables = iter([pf.read()])
+        else:
+            tables = (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=chunk_rows))
+        first = 1
+        for table in tables:
+            frame = _parquet_frame(table, first)
+            first += len(frame)
+            yield frame, []
+        if first == 1 and chunk_rows is not None:
+            yield _parquet_frame(pf.schema_arrow.empty_table(), 1), []
     except (pa.ArrowInvalid, OSError) as exc:
         raise UnreadableFile(f"{path.name}: not a readable Parquet file ({exc})") from exc
+
+
+def _parquet_frame(table: pa.Table, first_row: int) -> pd.DataFrame:
     data = {}
     for name in table.column_names:
         col = table.column(name)
@@ -91,24 +119,36 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         else:
             data[name] = col.to_numpy(zero_copy_only=False).astype(object)
     frame = object_frame(data)
-    frame[ROW] = np.arange(1, len(frame) + 1)
+    frame[ROW] = np.arange(first_row, first_row + len(frame))
     return frame
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _iter_csv(path: Path, chunk_rows: int | None):
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8")
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8", chunksize=chunk_rows
+        )
+        chunks = [reader] if chunk_rows is None else reader
+        first = 1
+        for frame in chunks:
+            frame = frame.astype(object).where(frame != "", None)
+            frame[ROW] = np.arange(first, first + len(frame))
+            first += len(frame)
+            yield frame, []
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UnreadableFile(f"{path.name}: not a readable CSV file ({exc})") from exc
     except pd.errors.EmptyDataError:
-        frame = pd.DataFrame()
-    frame = frame.astype(object).where(frame != "", None)
-    frame[ROW] = np.arange(1, len(frame) + 1)
-    return frame
+        yield pd.DataFrame({ROW: []}), []
 
 
-def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    records, bad = [], []
+def _jsonl_frame(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({ROW: []})
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _iter_jsonl(path: Path, chunk_rows: int | None):
+    records: list[dict] = []
+    bad: list[tuple[int, str, str]] = []
     with path.open(encoding="utf-8", errors="replace") as fh:
         row = 0
         for line in fh:
@@ -127,9 +167,11 @@ def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
                 continue
             rec[ROW] = row
             records.append(rec)
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({ROW: []})
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame, bad
+            if chunk_rows is not None and len(records) >= chunk_rows:
+                yield _jsonl_frame(records), bad
+                records, bad = [], []
+    if records or bad or row == 0:
+        yield _jsonl_frame(records), bad
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:

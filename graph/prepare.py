@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from graph.io import ROW, read_table
+from graph.io import ROW, iter_table
 from graph.pseudonymise import Pseudonymiser, load_key
 from graph.schema import SIGNALS
 from graph.settings import Settings
@@ -104,26 +105,69 @@ def _merge_read_errors(rejects: pd.DataFrame, read_errors: list[tuple[int, str, 
     )
 
 
-def validate_file(path: str | Path, settings: Settings) -> Validated:
-    """Validation only (``ringwatch validate``): no key needed, nothing stored; writes the rejects file."""
-    raw, read_errors = read_table(path)
-    v = validate(raw, settings)
-    v.rejects = _merge_read_errors(v.rejects, read_errors)
-    v.total += len(read_errors)
-    write_rejects(v.rejects, path)
-    return v
+def _count_rejected(rejects: pd.DataFrame) -> int:
+    return int(rejects["row"].nunique()) if len(rejects) else 0
+
+
+def validate_file(path: str | Path, settings: Settings, chunk_rows: int | None = 100_000) -> Validated:
+    """Validation only (``ringwatch validate``): no key needed, nothing stored; writes the rejects file.
+    The returned frame and faces are empty: only the counts and rejects are kept, so memory stays flat."""
+    seen: set[str] = set()
+    rejects, total, ignored, with_face, accepted = [], 0, [], 0, 0
+    for raw, read_errors in iter_table(path, chunk_rows):
+        v = validate(raw, settings, seen_ids=seen)
+        rejects.append(_merge_read_errors(v.rejects, read_errors))
+        total += v.total + len(read_errors)
+        accepted += len(v.frame)
+        with_face += len(v.face_rows)
+        ignored = ignored or v.ignored_columns
+    all_rejects = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=REJECT_COLUMNS)
+    write_rejects(all_rejects, path)
+    empty = np.zeros((0, settings.face_dim), dtype=np.float32)
+    counts = {"accepted": accepted, "with_face": with_face}
+    return Validated(pd.DataFrame(), empty, np.zeros(0, dtype=np.int64), all_rejects, total, ignored, counts)
+
+
+def iter_prepare_file(
+    path: str | Path,
+    settings: Settings,
+    pseudonymiser: Pseudonymiser | None = None,
+    chunk_rows: int | None = 100_000,
+) -> Iterator[PreparedBatch]:
+    """Prepared chunks of a file. Rejects stay on each chunk; the caller writes the rejects file once
+    it has seen them all (``write_rejects``), because later stages may reject more rows."""
+    p = pseudonymiser or Pseudonymiser(load_key(settings))
+    seen: set[str] = set()
+    for raw, read_errors in iter_table(path, chunk_rows):
+        v = validate(raw, settings, seen_ids=seen)
+        frame = pseudonymise(v, p)
+        face_ids = (
+            frame["application_id"].to_numpy()[v.face_rows]
+            if len(v.face_rows)
+            else np.array([], dtype=object)
+        )
+        batch = PreparedBatch(frame, v.faces, face_ids, _merge_read_errors(v.rejects, read_errors), v.summary)
+        batch.summary["rows"] += len(read_errors)
+        batch.summary["rejected"] = _count_rejected(batch.rejects)
+        yield batch
 
 
 def prepare_file(
     path: str | Path, settings: Settings, pseudonymiser: Pseudonymiser | None = None
 ) -> PreparedBatch:
-    raw, read_errors = read_table(path)
-    batch = prepare(raw, settings, pseudonymiser)
-    batch.rejects = _merge_read_errors(batch.rejects, read_errors)
-    batch.summary["rows"] += len(read_errors)
-    batch.summary["rejected"] = int(batch.rejects["row"].nunique()) if len(batch.rejects) else 0
+    """The whole file as one batch (small files, tests); ``iter_prepare_file`` for large ones."""
+    (batch,) = list(iter_prepare_file(path, settings, pseudonymiser, chunk_rows=None))
     batch.rejects_file = write_rejects(batch.rejects, path)
     return batch
 
 
-__all__ = ["PreparedBatch", "prepare", "prepare_file", "pseudonymise", "validate_file", "PII_COLUMNS", "ROW"]
+__all__ = [
+    "PreparedBatch",
+    "prepare",
+    "prepare_file",
+    "iter_prepare_file",
+    "pseudonymise",
+    "validate_file",
+    "PII_COLUMNS",
+    "ROW",
+]

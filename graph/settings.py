@@ -53,9 +53,14 @@ class Settings(BaseSettings):
     # seconds between SIGTERM and SIGKILL on `db stop`
     arcadedb_stop_timeout: float = 30.0
     batch_size: int = 5000
+    # rows prepared and loaded at a time by `ringwatch ingest`; bounds memory on large files
+    ingest_chunk_rows: int = 100_000
     # attempts per write transaction (transient errors, commit-time constraint conflicts), with backoff
     store_max_attempts: int = 5
     store_retry_backoff_s: float = 0.2
+
+    # scoring: torch threads for the GNN (1 is fastest on a small, shared machine)
+    torch_threads: int = 1
 
     # decisions
     target_fpr: float = 0.005

@@ -38,14 +38,17 @@ class Validated:
     rejects: pd.DataFrame
     total: int
     ignored_columns: list[str] = field(default_factory=list)
+    # set when the rows themselves were not kept (validation of a whole file in chunks)
+    counts: dict | None = None
 
     @property
     def summary(self) -> dict:
+        counts = self.counts or {"accepted": len(self.frame), "with_face": len(self.face_rows)}
         return {
             "rows": self.total,
-            "accepted": len(self.frame),
+            "accepted": counts["accepted"],
             "rejected": int(self.rejects["row"].nunique()) if len(self.rejects) else 0,
-            "with_face": len(self.face_rows),
+            "with_face": counts["with_face"],
             "ignored_columns": self.ignored_columns,
         }
 
@@ -128,7 +131,11 @@ def _as_embedding(v: object, dim: int) -> np.ndarray:
     return arr
 
 
-def validate(raw: pd.DataFrame, settings: Settings, today: date | None = None) -> Validated:
+def validate(
+    raw: pd.DataFrame, settings: Settings, today: date | None = None, seen_ids: set[str] | None = None
+) -> Validated:
+    """``seen_ids`` carries the ids of earlier chunks of the same file, so a duplicate is caught across
+    chunks too; it is updated in place."""
     n = len(raw)
     rows = raw[ROW].to_numpy() if ROW in raw else np.arange(1, n + 1)
     errors = _Errors()
@@ -175,6 +182,9 @@ def validate(raw: pd.DataFrame, settings: Settings, today: date | None = None) -
     reject(too_long, "application_id", f"application_id longer than {MAX_ID_LEN} characters")
     present_ids = pd.Series(app_ids)
     dup = present_ids.notna().to_numpy() & present_ids.duplicated(keep="first").to_numpy()
+    if seen_ids is not None:
+        dup |= present_ids.isin(seen_ids).to_numpy()
+        seen_ids.update(v for v in app_ids if v is not None)
     reject(dup, "application_id", "duplicate application_id in this input (the first one is kept)")
     out["application_id"] = app_ids
 

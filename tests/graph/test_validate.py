@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from graph.io import records_frame
-from graph.prepare import PII_COLUMNS, prepare, prepare_file
+from graph.prepare import PII_COLUMNS, iter_prepare_file, prepare, prepare_file, validate_file
 from graph.pseudonymise import Pseudonymiser
 from graph.settings import Settings
 from graph.validate import rejects_path, validate
@@ -217,3 +217,21 @@ def test_missing_values_in_pandas_string_columns_stay_missing(settings):
     assert v.frame["national_id"].isna().tolist() == [False, True, False, True]
     assert v.frame["document_template"].isna().tolist() == [False, False, True, False]
     assert len(v.rejects) == 0
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_chunked_preparation_matches_whole_file(tmp_path, settings, suffix):
+    rows, expected = broken_rows()
+    rows.append(dict(rows[0]))  # a duplicate id in a later chunk
+    path = write_rows(rows, tmp_path / f"apps{suffix}")
+    whole = prepare_file(path, settings)
+    chunks = list(iter_prepare_file(path, settings, chunk_rows=7))
+    assert len(chunks) == -(-len(rows) // 7)
+    frame = pd.concat([c.frame for c in chunks], ignore_index=True)
+    pd.testing.assert_frame_equal(frame, whole.frame)
+    rejects = pd.concat([c.rejects for c in chunks], ignore_index=True)
+    assert rejects["row"].tolist() == whole.rejects["row"].tolist()
+    assert len(rows) in set(rejects["row"])  # the cross-chunk duplicate
+    np.testing.assert_array_equal(np.concatenate([c.faces for c in chunks]), whole.faces)
+    v = validate_file(path, settings, chunk_rows=7)
+    assert v.summary["accepted"] == len(whole.frame) and v.summary["rejected"] == len(expected) + 1
