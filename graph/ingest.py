@@ -241,7 +241,11 @@ def open_face_index(settings: Settings, store: GraphStore, index: FaceIndex | No
     """The given or saved index (a new one if none), made to agree with the faces in the store."""
     if index is None:
         path = settings.face_index_path
-        index = FaceIndex.load(path) if path.exists() else FaceIndex(settings.face_dim)
+        index = (
+            FaceIndex.load(path)
+            if path.exists()
+            else FaceIndex(settings.face_dim, nprobe=settings.face_nprobe)
+        )
     reconcile_face_index(store, index, settings)
     return index
 
@@ -282,7 +286,11 @@ def reconcile_face_index(store: GraphStore, index: FaceIndex, settings: Settings
 def rebuild_face_index(store: GraphStore, settings: Settings, save: bool = True) -> FaceIndex:
     """A fresh index from the faces persisted on the accounts (the store is the system of record)."""
     ids, vectors = _all_faces(store, settings.face_dim)
-    index = FaceIndex.build(ids, vectors) if len(ids) else FaceIndex(settings.face_dim)
+    index = (
+        FaceIndex.build(ids, vectors, nprobe=settings.face_nprobe)
+        if len(ids)
+        else FaceIndex(settings.face_dim, nprobe=settings.face_nprobe)
+    )
     if save:
         index.save(settings.face_index_path)
         journal_path(settings).unlink(missing_ok=True)
@@ -490,10 +498,10 @@ def _face_pairs(
         return pd.DataFrame({"a": [], "b": [], "similarity": []})
     a_parts, b_parts, s_parts = [], [], []
     for lo in range(0, len(ids), 4096):
-        sims, keys = index.search_arrays(vectors[lo : lo + 4096], k=min(k + 1, len(index)))
-        found = index.ids_of(keys)
+        # ids are mapped under the search's own lock, so a concurrent remove cannot leave a key without id
+        sims, found = index.search_ids(vectors[lo : lo + 4096], k=min(k + 1, len(index)))
         me = np.array(ids[lo : lo + 4096], dtype=object)[:, None]
-        keep = (keys >= 0) & (sims >= threshold) & (found != me)
+        keep = (found != None) & (sims >= threshold) & (found != me)  # noqa: E711
         rows, cols = np.nonzero(keep)
         a_parts.append(me[rows, 0])
         b_parts.append(found[rows, cols])

@@ -1,0 +1,92 @@
+"""Duplicate-face links: every gallery face against every other, without an n×n matrix.
+
+Each batch of gallery vectors is searched against the index as queries. (Joining IVF cells with their
+nearest cells by matrix products was tried: no faster here, and it misses pairs near cell borders that a
+query's own probes find.) Only pairs above the threshold survive, at most ``k`` per face, so memory is
+O(n·k) however large the gallery grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from embeddings.index import FaceIndex
+
+PAIR_COLUMNS = ["id_a", "id_b", "similarity"]
+
+
+def link_all_pairs(
+    index: FaceIndex,
+    threshold: float,
+    k: int = 20,
+    batch_size: int = 4096,
+    nprobe: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Candidate SAME_FACE pairs: ``id_a < id_b`` (string order), cosine ``similarity >= threshold``.
+
+    ``nprobe`` (IVF only; default the index's) trades recall of pairs for time.
+    ``k`` caps the links per face (a face seen 50 times links to its ``k`` closest captures, which is
+    enough to connect them all in the graph). Writers wait while the pass runs.
+    """
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    found_a: list[np.ndarray] = []
+    found_b: list[np.ndarray] = []
+    found_s: list[np.ndarray] = []
+    with index.reading():
+        bar = tqdm(total=len(index), desc="face links", unit="face", disable=not progress)
+        for keys, sims, nbrs in _search_blocks(index, batch_size, k, nprobe):
+            sims, nbrs = _top_k_above(sims, nbrs, keys, threshold, k)
+            rows, cols = np.nonzero(nbrs >= 0)
+            a, b = keys[rows], nbrs[rows, cols]
+            found_a.append(np.minimum(a, b))
+            found_b.append(np.maximum(a, b))
+            found_s.append(sims[rows, cols])
+            bar.update(len(keys))
+        bar.close()
+        pairs = _dedupe(found_a, found_b, found_s)
+        id_a = index._lookup(pairs[0])
+        id_b = index._lookup(pairs[1])
+    swap = id_a > id_b
+    id_a[swap], id_b[swap] = id_b[swap], id_a[swap]
+    out = pd.DataFrame({"id_a": id_a, "id_b": id_b, "similarity": pairs[2].astype(np.float32)})
+    return out.sort_values(["similarity", "id_a"], ascending=[False, True], ignore_index=True)
+
+
+def _search_blocks(
+    index: FaceIndex, batch_size: int, k: int, nprobe: int | None
+) -> Iterator[tuple[np.ndarray, ...]]:
+    """Each batch of gallery vectors searched as queries (its own vector comes back too, hence k + 1)."""
+    for keys, x in index.iter_vectors(batch_size):
+        sims, nbrs = index._search_locked(x, k + 1, nprobe)
+        yield keys, sims, nbrs
+
+
+def _top_k_above(
+    sims: np.ndarray, nbrs: np.ndarray, keys: np.ndarray, threshold: float, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the ``k`` most similar neighbours at or above the threshold (others marked -1)."""
+    sims = np.where((sims >= threshold) & (nbrs >= 0) & (nbrs != keys[:, None]), sims, -np.inf)
+    if sims.shape[1] > k:
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        sims, nbrs = np.take_along_axis(sims, top, 1), np.take_along_axis(nbrs, top, 1)
+    return sims, np.where(np.isfinite(sims), nbrs, -1)
+
+
+def _dedupe(
+    a: list[np.ndarray], b: list[np.ndarray], s: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row per unordered pair; a pair found from both ends keeps its higher similarity."""
+    if not a:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+    ka, kb, ks = np.concatenate(a), np.concatenate(b), np.concatenate(s)
+    order = np.lexsort((-ks, kb, ka))
+    ka, kb, ks = ka[order], kb[order], ks[order]
+    first = np.ones(len(ka), dtype=bool)
+    first[1:] = (ka[1:] != ka[:-1]) | (kb[1:] != kb[:-1])
+    return ka[first], kb[first], ks[first]
