@@ -1,0 +1,335 @@
+"""Scoring with a trained artifact: every account at once (batch), or a few new ones in real time.
+
+Batch: calibrated risk for every account, rings, decisions, written back to the store (``Account.risk_score``,
+``Account.ring_id``, ``Ring`` nodes, ``MEMBER_OF``) and to ``scores.parquet`` / ``rings.json``.
+
+Real time (``RealtimeScorer.score_new_accounts``): the new application is scored from the cached graph
+without rebuilding it. Its features come from cached per-signal aggregates (``features.features_for_new``);
+the GNN runs on the new account's exact receptive field (its signals with their members, its face matches
+with theirs), with hub signals sampled down to their ``member_cap`` most recent members.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from graph.features import NEIGHBOUR_BASE, RELS, features_for_new, is_linking, non_linking_codes, signal_stats
+from graph.hetero import GraphInput, build_heterodata, signal_node_features
+from graph.rings import Ring, RingConfig, extract_rings, ring_assignment
+from graph.schema import MEMBER_OF, SIGNALS
+from graph.tables import ACCOUNT_COLUMNS
+from graph.training import Artifact
+
+
+@dataclass
+class ScoreResult:
+    scores: pd.DataFrame  # SCORE_COLUMNS
+    rings: list[Ring]
+    risk: np.ndarray
+
+
+def ring_config_for(artifact: Artifact) -> RingConfig:
+    """Ring candidates are the accounts the decision service would at least send to review, and at least
+    ``RingConfig.min_risk`` likely to be fraud (a review band can reach far down when labels are few)."""
+    base = artifact.config.rings
+    return RingConfig(
+        min_risk=max(artifact.calibrator.review_at, base.min_risk),
+        min_size=base.min_size,
+        min_score=base.min_score,
+        face_weight=base.face_weight,
+        burst_weight=base.burst_weight,
+        louvain_resolution=base.louvain_resolution,
+        min_modularity=base.min_modularity,
+        seed=base.seed,
+    )
+
+
+def score_all(graph: GraphInput, artifact: Artifact) -> ScoreResult:
+    risk = artifact.risk(graph)
+    rings = extract_rings(graph, risk, ring_config_for(artifact))
+    ids = graph.tables.accounts["id"].to_numpy(dtype=object)
+    rid, rscore = ring_assignment(rings, ids)
+    scores = pd.DataFrame(
+        {
+            "application_id": ids.astype(str),
+            "risk_score": risk.astype(np.float64),
+            "decision": artifact.calibrator.decide(risk),
+            "ring_id": rid,
+            "ring_score": rscore,
+        }
+    )
+    return ScoreResult(scores, rings, risk)
+
+
+def write_outputs(result: ScoreResult, out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sp, rp = out_dir / "scores.parquet", out_dir / "rings.json"
+    result.scores.to_parquet(sp, index=False)
+    rp.write_text(json.dumps([r.to_dict() for r in result.rings], indent=1))
+    return sp, rp
+
+
+def write_back(store, result: ScoreResult, batch_size: int | None = None) -> dict[str, int]:
+    """Scores, rings and memberships into the graph. Previous memberships are replaced; rings that lost all
+    members and were never reviewed are removed."""
+    acc_rows = [
+        {"id": a, "risk": float(r), "decision": d, "ring_id": g}
+        for a, r, d, g in result.scores[["application_id", "risk_score", "decision", "ring_id"]].itertuples(
+            index=False, name=None
+        )
+    ]
+    n_acc = store.write_batches(
+        "UNWIND $rows AS row MATCH (a:Account {id: row.id}) "
+        "SET a.risk_score = row.risk, a.decision = row.decision, a.ring_id = row.ring_id",
+        acc_rows,
+        batch_size,
+    )
+    store.write(f"MATCH (:Account)-[m:{MEMBER_OF}]->(:Ring) DELETE m")
+    ring_rows = [
+        {
+            "id": r.id,
+            "score": float(r.score),
+            "size": int(r.size),
+            "reasons": list(r.reasons),
+            "evidence": json.dumps(r.evidence),
+            "first_seen": r.first_seen,
+            "last_seen": r.last_seen,
+        }
+        for r in result.rings
+    ]
+    n_ring = store.write_batches(
+        "UNWIND $rows AS row MERGE (r:Ring {id: row.id}) "
+        "SET r.score = row.score, r.size = row.size, r.reasons = row.reasons, r.evidence = row.evidence, "
+        "r.first_seen = row.first_seen, r.last_seen = row.last_seen",
+        ring_rows,
+        batch_size,
+    )
+    member_rows = [{"account": m, "ring": r.id} for r in result.rings for m in r.members]
+    n_mem = store.write_batches(
+        f"UNWIND $rows AS row MATCH (a:Account {{id: row.account}}) MATCH (r:Ring {{id: row.ring}}) "
+        f"MERGE (a)-[:{MEMBER_OF}]->(r)",
+        member_rows,
+        batch_size,
+    )
+    store.write(f"MATCH (r:Ring) WHERE NOT (r)<-[:{MEMBER_OF}]-() AND NOT (r)-[:REVIEWED]-() DELETE r")
+    return {"accounts": n_acc, "rings": n_ring, "memberships": n_mem}
+
+
+class RealtimeScorer:
+    """Scores new applications against a graph scored in batch.
+
+    ``score_new_accounts(frame, same_face=None) -> DataFrame`` with one row per new application:
+    ``application_id, risk_score, decision, ring_id, reasons`` (``ring_id`` is the existing ring the new
+    account links into, if any). ``frame`` holds prepared rows (``graph.prepare`` columns: application_id,
+    created_at (epoch ms), name_key, dob_key, the signal columns, liveness_score,
+    document_authenticity_score). ``same_face`` holds ``application_id`` (new), ``match_id`` (an existing
+    account id) and ``similarity``, e.g. from a 1:N face search. New accounts do not see each other.
+    """
+
+    def __init__(
+        self, artifact: Artifact, graph: GraphInput, ring_ids: np.ndarray | None = None, member_cap: int = 64
+    ):
+        artifact.check_schema(graph)
+        self.artifact, self.graph, self.member_cap = artifact, graph, member_cap
+        t = graph.tables
+        self.n = t.n_accounts
+        self.pos = pd.Series(np.arange(self.n), index=t.accounts["id"].astype(str).to_numpy())
+        st = graph.state
+        self.name_of = t.accounts["name_key"].map(st.name_codes).fillna(0).to_numpy(np.int64)
+        self.dob_of = t.accounts["dob_key"].map(st.dob_codes).fillna(0).to_numpy(np.int64)
+        self.x = graph.features.to_numpy(np.float32)
+        self.base = graph.features[list(NEIGHBOUR_BASE)].to_numpy(np.float64)
+        self.node_x = signal_node_features(st)
+        self.linking = is_linking(st)
+        acc = t.links["account"].to_numpy(np.int64)
+        node = st.nodes.link_node
+        created = t.accounts["created_at"].to_numpy(np.int64)
+        # members of each node, most recent first; links of each account
+        order = np.lexsort((-created[acc], node))
+        self.node_members = acc[order]
+        self.node_ptr = np.concatenate([[0], np.cumsum(np.bincount(node, minlength=st.nodes.n_nodes))])
+        order = np.argsort(acc, kind="stable")
+        self.acc_nodes = node[order]
+        self.acc_ptr = np.concatenate([[0], np.cumsum(np.bincount(acc, minlength=self.n))])
+        sf = t.same_face
+        a, b = sf["src"].to_numpy(np.int64), sf["dst"].to_numpy(np.int64)
+        ends, other = np.concatenate([a, b]), np.concatenate([b, a])
+        sim = np.concatenate([sf["similarity"].to_numpy(np.float32)] * 2)
+        order = np.argsort(ends, kind="stable")
+        self.face_other, self.face_sim = other[order], sim[order]
+        self.face_ptr = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=self.n))])
+        self.ring_ids = ring_ids
+
+    def _new_tables(self, frame: pd.DataFrame, same_face: pd.DataFrame | None):
+        n = len(frame)
+        accounts = frame.reindex(columns=[c for c in ACCOUNT_COLUMNS if c != "id"])
+        accounts.insert(0, "id", frame["application_id"].astype(str).to_numpy())
+        accounts.index = range(n)
+        acc, rel, sig = [], [], []
+        for s in SIGNALS:
+            if s.column in frame:
+                col = frame[s.column].to_numpy(dtype=object)
+                for i in range(n):
+                    v = col[i]
+                    if v is not None and v == v:
+                        acc.append(i)
+                        rel.append(s.rel)
+                        sig.append(v)
+        links = {
+            "account": np.array(acc, dtype=np.int64),
+            "rel": np.array(rel, dtype=object),
+            "signal": np.array(sig, dtype=object),
+        }
+        sf = {"new": np.zeros(0, np.int64), "existing": np.zeros(0, np.int64), "similarity": np.zeros(0)}
+        if same_face is not None and len(same_face):
+            new_pos = {a: i for i, a in enumerate(accounts["id"])}
+            nw = np.array([new_pos.get(str(a), -1) for a in same_face["application_id"]], dtype=np.int64)
+            ex = self.pos.reindex(same_face["match_id"].astype(str)).fillna(-1).to_numpy(np.int64)
+            ok = (nw >= 0) & (ex >= 0)
+            sf = {
+                "new": nw[ok],
+                "existing": ex[ok],
+                "similarity": same_face["similarity"].to_numpy(np.float64)[ok],
+            }
+        return accounts, links, sf
+
+    def _members(self, node: int) -> np.ndarray:
+        lo, hi = self.node_ptr[node], self.node_ptr[node + 1]
+        return self.node_members[lo : min(hi, lo + self.member_cap)]
+
+    def _gnn(self, i: int, nf, links: dict, sf: dict) -> float:
+        """The GNN on new account ``i``'s receptive field (2 layers: signals + members, face partners with
+        their signals and partners)."""
+        model = self.artifact.models["gnn"]
+        st = self.graph.state
+        mine = np.flatnonzero(links["account"] == i)
+        s1 = nf.link_node[mine]
+        deg = nf.deg[mine]
+        rel_ok = ~np.isin(st.nodes.rel_code[np.maximum(s1, 0)], non_linking_codes())
+        known = (s1 >= 0) & (deg >= 2) & (deg <= st.config.hub_degree) & rel_ok
+        s1_nodes = s1[known]
+        fm = sf["new"] == i
+        p1 = sf["existing"][fm]
+        accts = [np.array([-1])]  # -1 is the new account
+        accts += [self._members(nd) for nd in s1_nodes]
+        accts.append(p1)
+        sig_nodes = [s1_nodes]
+        for p in p1:
+            own = self.acc_nodes[self.acc_ptr[p] : self.acc_ptr[p + 1]]
+            sig_nodes.append(own[self.linking[own]])
+            accts.append(self.face_other[self.face_ptr[p] : self.face_ptr[p + 1]])
+        acc_ids = np.unique(np.concatenate(accts))
+        nodes = np.unique(np.concatenate(sig_nodes)) if sig_nodes else np.zeros(0, np.int64)
+        existing = acc_ids[acc_ids >= 0]
+        local_acc = {a: k + 1 for k, a in enumerate(existing.tolist())}
+        local_node = {nd: k for k, nd in enumerate(nodes.tolist())}
+        la, ln = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for a in existing:
+            own = self.acc_nodes[self.acc_ptr[a] : self.acc_ptr[a + 1]]
+            own = own[np.isin(own, nodes)]
+            la.append(np.full(len(own), local_acc[a]))
+            ln.append(np.array([local_node[x] for x in own], dtype=np.int64))
+        la.append(np.zeros(len(s1_nodes), np.int64))
+        ln.append(np.array([local_node[x] for x in s1_nodes], dtype=np.int64))
+        node_x = self.node_x[nodes].copy()
+        if len(s1_nodes):
+            stats = signal_stats(
+                nf.deg[mine][known],
+                nf.n_name[mine][known],
+                nf.n_dob[mine][known],
+                nf.t_min[mine][known],
+                nf.t_max[mine][known],
+            ).to_numpy(np.float32)
+            s, c = st.node_base_sum[s1_nodes].copy(), st.node_base_cnt[s1_nodes].copy()
+            b = nf.base[i]
+            ok = ~np.isnan(b)
+            s += np.where(ok, b, 0.0)
+            c += ok
+            mean = np.where(c > 0, s / np.maximum(c, 1), 0.0)
+            rows = np.array([local_node[x] for x in s1_nodes])
+            node_x[rows] = np.concatenate([stats, mean.astype(np.float32)], axis=1)
+        fa, fb, fs = (
+            [np.zeros(len(p1), np.int64)],
+            [np.array([local_acc[p] for p in p1], dtype=np.int64)],
+            [sf["similarity"][fm].astype(np.float32)],
+        )
+        for p in p1:
+            lo, hi = self.face_ptr[p], self.face_ptr[p + 1]
+            o = self.face_other[lo:hi]
+            fa.append(np.full(len(o), local_acc[p]))
+            fb.append(np.array([local_acc[q] for q in o], dtype=np.int64))
+            fs.append(self.face_sim[lo:hi])
+        x = np.concatenate([nf.frame.to_numpy(np.float32)[i : i + 1], self.x[existing]])
+        data, _ = build_heterodata(
+            len(x),
+            x,
+            np.concatenate(la),
+            np.concatenate(ln),
+            st.nodes.rel_code[nodes].astype(np.int64),
+            node_x,
+            np.ones(len(nodes), dtype=bool),
+            np.concatenate(fa),
+            np.concatenate(fb),
+            np.concatenate(fs),
+        )
+        return float(model.predict_proba(data)[0, 1])
+
+    def score_new_accounts(self, frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> pd.DataFrame:
+        accounts, links, sf = self._new_tables(frame, same_face)
+        nf = features_for_new(self.graph.state, accounts, links, sf, self.name_of, self.dob_of, self.base)
+        art = self.artifact
+        x = nf.frame.to_numpy(np.float32)
+        raw = {}
+        if art.shipped in ("gbt", "ensemble"):
+            raw["gbt"] = art.models["gbt"].predict_features(x)[:, 1]
+        if art.shipped in ("gnn", "ensemble"):
+            raw["gnn"] = np.array([self._gnn(i, nf, links, sf) for i in range(len(accounts))])
+        if art.shipped == "rules":
+            raw["rules"] = art.models["rules"].lr.predict_proba(
+                np.nan_to_num(nf.frame[["comp_size", "n_rare", "face_other_both"]].to_numpy(np.float64))
+            )[:, 1]
+        score = np.mean([raw[k] for k in raw], axis=0)
+        risk = art.calibrator.transform(score)
+        return pd.DataFrame(
+            {
+                "application_id": accounts["id"].to_numpy(),
+                "risk_score": risk,
+                "decision": art.calibrator.decide(risk),
+                "ring_id": self._rings(nf, links, sf, len(accounts)),
+                "reasons": _reasons(nf.frame),
+            }
+        )
+
+    def _rings(self, nf, links: dict, sf: dict, n: int) -> list:
+        if self.ring_ids is None:
+            return [None] * n
+        out = []
+        acc = links["account"]
+        for i in range(n):
+            near = [self._members(nd) for nd in nf.link_node[acc == i] if nd >= 0]
+            near.append(sf["existing"][sf["new"] == i])
+            ids = pd.Series(self.ring_ids[np.concatenate(near)] if near else [], dtype=object).dropna()
+            out.append(ids.mode().iloc[0] if len(ids) else None)
+        return out
+
+
+def _reasons(features: pd.DataFrame) -> list[list[str]]:
+    """Plain-language reasons from the features, strongest sharing first."""
+    out = []
+    for _, row in features.iterrows():
+        rs = []
+        for r in RELS:
+            deg = int(round(np.expm1(row[f"{r.lower()}_deg"])))
+            if deg > 0:
+                names = int(round(np.expm1(row[f"{r.lower()}_names"])))
+                rs.append((deg, f"{r} shared with {deg} other accounts under {names} other names"))
+        k = int(round(np.expm1(row["face_other_both"])))
+        if k:
+            rs.append((100 + k, f"face matches {k} accounts with another name and date of birth"))
+        out.append([t for _, t in sorted(rs, key=lambda x: -x[0])][:5])
+    return out

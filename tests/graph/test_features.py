@@ -1,0 +1,108 @@
+import numpy as np
+import pandas as pd
+
+from graph.features import FeatureConfig, compute_features, features_for_new
+from graph.hetero import EDGE_TYPES, FACE_EDGE, GraphInput, to_heterodata
+from graph.tables import GraphTables
+
+
+def _tiny() -> GraphTables:
+    day = 86_400_000
+    accounts = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "created_at": [0, day, 2 * day, 100 * day],
+            "name_key": ["n1", "n2", "n3", "n1"],
+            "dob_key": ["d1", "d2", "d2", "d1"],
+            "birth_year": [1990] * 4,
+            "liveness_score": [0.9, np.nan, 0.5, 0.8],
+            "document_authenticity_score": [0.9, 0.9, 0.9, 0.9],
+            "label": [0.0, 1.0, 1.0, np.nan],
+        }
+    )
+    links = pd.DataFrame(
+        {
+            "account": [0, 1, 2, 3, 0, 1],
+            "rel": ["USED_DEVICE"] * 3 + ["USED_DEVICE", "HAS_PHONE", "HAS_PHONE"],
+            "signal": ["dev1", "dev1", "dev1", "dev2", "ph1", "ph2"],
+        }
+    )
+    same_face = pd.DataFrame({"src": [1], "dst": [2], "similarity": np.float32([0.8])})
+    return GraphTables(accounts, links, same_face)
+
+
+def test_signal_statistics_match_hand_counts():
+    f, state = compute_features(_tiny())
+    # dev1 is shared by a, b, c: two other accounts, under two other names, dobs d1/d2
+    assert np.allclose(f["used_device_deg"][:3], np.log1p(2))
+    assert np.allclose(f["used_device_names"][:3], np.log1p(2))
+    assert np.allclose(f["used_device_dobs"][:3], np.log1p(1))
+    assert f["used_device_deg"][3] == 0  # dev2 is used once
+    assert f["has_phone_has"].tolist() == [1, 1, 0, 0]
+    # b and c share a face under different names but the same dob
+    assert np.isclose(f["face_other_name"][1], np.log1p(1)) and f["face_other_both"][1] == 0
+    assert f["face_max_sim"][2] == np.float32(0.8)
+    # a and d share name and dob (a re-applicant)
+    assert np.isclose(f["reuse"][0], np.log1p(1))
+    assert f["liveness_score_missing"].tolist() == [0, 1, 0, 0]
+    # a, b, c form one component, d another
+    assert state.component[0] == state.component[1] == state.component[2] != state.component[3]
+    assert np.isclose(f["comp_size"][0], np.log1p(2))
+
+
+def test_hubs_do_not_link():
+    t = _tiny()
+    f, state = compute_features(t, FeatureConfig(hub_degree=2))
+    assert f["n_rare"][0] == 0 and f["n_hub"][0] == 1  # dev1 has 3 users > hub_degree
+    # without the device, b and c are still joined by their face match
+    assert state.component[1] == state.component[2] != state.component[0]
+
+
+def test_features_for_new_match_batch_for_an_appended_account(toy_graph):
+    tables, _ = toy_graph
+    n = tables.n_accounts
+    last = n - 1
+    keep = tables.links["account"] < last
+    sf_keep = (tables.same_face["src"] < last) & (tables.same_face["dst"] < last)
+    old = GraphTables(
+        tables.accounts.iloc[:last].reset_index(drop=True), tables.links[keep], tables.same_face[sf_keep]
+    )
+    g_old = GraphInput(old)
+    full, _ = compute_features(tables)
+    new_links = tables.links[~keep].assign(account=0)
+    sf = tables.same_face[~sf_keep]
+    new_sf = pd.DataFrame(
+        {"new": 0, "existing": sf["src"].to_numpy(), "similarity": sf["similarity"].to_numpy()}
+    )
+    st = g_old.state
+    name_of = old.accounts["name_key"].map(st.name_codes).fillna(0).to_numpy(np.int64)
+    dob_of = old.accounts["dob_key"].map(st.dob_codes).fillna(0).to_numpy(np.int64)
+    nf = features_for_new(
+        st,
+        tables.accounts.iloc[[last]],
+        new_links,
+        new_sf,
+        name_of,
+        dob_of,
+        g_old.features[["face_other_both"]].to_numpy(),
+    )
+    got = nf.frame.iloc[0]
+    want = full.iloc[last]
+    own = [c for c in full.columns if not c.startswith(("nb_", "comp_"))]
+    assert np.allclose(got[own].to_numpy(), want[own].to_numpy(), atol=1e-5, equal_nan=True)
+
+
+def test_heterodata_has_every_relation_and_reverse(toy_graph):
+    tables, _ = toy_graph
+    data, maps = to_heterodata(tables)
+    assert set(EDGE_TYPES) <= set(data.edge_types)
+    assert data[FACE_EDGE].edge_attr.shape[0] == 2 * len(tables.same_face)
+    assert data["account"].x.shape[0] == tables.n_accounts == len(maps.accounts)
+    for et in EDGE_TYPES:
+        src, _, dst = et
+        ei = data[et].edge_index
+        if ei.numel():
+            assert int(ei[0].max()) < data[src].num_nodes and int(ei[1].max()) < data[dst].num_nodes
+    # every signal node in the GNN graph links at least two accounts
+    dev = data["account", "used_device", "Device"].edge_index[1]
+    assert int(np.bincount(dev.numpy()).min()) >= 2
