@@ -178,8 +178,8 @@ def demo(
     from graph.batch import evaluate_job, train_job
     from graph.evaluate import read_truth
     from graph.export import export_tables
-    from graph.ingest import ingest_files
-    from graph.pipeline import face_threshold
+    from graph.ingest import ThresholdMissing, ingest_files, same_face_threshold
+    from graph.pipeline import calibrate_synthetic_faces
     from graph.scoring import write_back, write_outputs
     from graph.splits import group_split, ring_groups
     from graph.store import GraphStore
@@ -203,7 +203,15 @@ def demo(
         with GraphStore.connect(settings) as store:
             store.ensure_schema()
             console.print("[bold]2/5 ingest[/bold] into the graph store")
-            summary = ingest_files([apps], settings, store, threshold=face_threshold(settings))
+            try:
+                threshold = same_face_threshold(settings)
+            except ThresholdMissing:
+                threshold = calibrate_synthetic_faces(settings, gallery_size=n, seed=seed)
+                console.print(
+                    f"calibrated SAME_FACE threshold {threshold:.3f} on a separate synthetic face sample "
+                    f"(1:N FPIR 1% at N={n:,}): {settings.face_calibration_path}"
+                )
+            summary = ingest_files([apps], settings, store, threshold=threshold)
             for line in summary.lines():
                 console.print(line)
             tables = export_tables(store)

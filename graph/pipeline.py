@@ -7,32 +7,33 @@ link duplicate faces with an exact FAISS inner-product kNN, and build the tables
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pandas as pd
 
+from embeddings.calibrate import calibrate_identities, save_calibration
+from graph.ingest import same_face_threshold
 from graph.prepare import PreparedBatch, prepare, prepare_file
 from graph.pseudonymise import Pseudonymiser
 from graph.settings import Settings
+from graph.synth.faces import sample_embeddings
 from graph.tables import GraphTables, from_prepared
-
-# synthetic ArcFace-like embeddings: genuine pairs ~0.69 +/- 0.10, impostors ~0.01 +/- 0.06, twins ~0.5
-DEFAULT_FACE_THRESHOLD = 0.45
 
 
 def face_threshold(settings: Settings) -> float:
-    """The configured SAME_FACE threshold, else the calibrated one in the data dir, else the default."""
-    if settings.same_face_threshold is not None:
-        return float(settings.same_face_threshold)
-    path = settings.face_calibration_path
-    if path.exists():
-        value = json.loads(path.read_text()).get("same_face_threshold")
-        if value is not None:
-            return float(value)
-    return DEFAULT_FACE_THRESHOLD
+    """The configured SAME_FACE threshold, else the calibrated one; never a guess."""
+    return same_face_threshold(settings)
+
+
+def calibrate_synthetic_faces(settings: Settings, gallery_size: int, seed: int = 0) -> float:
+    """Synthetic data has no labelled real faces, so calibrate on a fresh draw from the generator's face
+    model (another seed than the data it will link) and save it where ingest and the API look for it."""
+    emb, identity = sample_embeddings(20_000, settings.face_dim, seed=seed + 7919, dup_rate=0.3)
+    cal = calibrate_identities(emb, identity, gallery_size=gallery_size, seed=seed)
+    save_calibration(cal, settings.face_calibration_path)
+    return cal.same_face_threshold
 
 
 def face_pairs(faces: np.ndarray, ids: np.ndarray, threshold: float, k: int = 20) -> pd.DataFrame:

@@ -1,0 +1,37 @@
+"""Prometheus metrics, one registry per app (no process-global state, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = Histogram(
+            "ringwatch_request_seconds",
+            "HTTP request latency by route template, method and status",
+            ("route", "method", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "ringwatch_decisions_total",
+            "Real-time decisions returned, by band",
+            ("decision",),
+            registry=self.registry,
+        )
+        self.ingested = Counter(
+            "ringwatch_ingested_applications_total",
+            "Applications received through the API, by outcome (new, replayed, rejected)",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.face_searches = Counter(
+            "ringwatch_face_searches_total", "1:N face searches", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Versioned HTTP routes. Each module parses, authorises, calls ``graph``/``embeddings`` and formats."""

@@ -1,0 +1,111 @@
+"""The real-time scorer the API holds, and its refresh.
+
+``RealtimeScorer`` scores new applications against a cached, already-scored graph. Building that cache
+(export the store, compute features) takes seconds at 100k accounts, so it is built in the background at
+start-up and rebuilt after each batch scoring job; requests keep using the previous one until the new one is
+swapped in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from api.errors import ApiError
+from api.investigate import append_score_history
+from graph.export import export_tables
+from graph.hetero import GraphInput
+from graph.scoring import RealtimeScorer, score_all, write_back
+from graph.settings import Settings
+from graph.store import GraphStore
+from graph.training import Artifact, load_artifact
+
+log = logging.getLogger("ringwatch.api.scorer")
+
+_RING_OF = "MATCH (a:Account) WHERE a.ring_id IS NOT NULL RETURN a.id AS id, a.ring_id AS ring_id"
+_RINGS = "MATCH (r:Ring) RETURN r.id AS id, r.score AS score, r.size AS size"
+
+
+class ScorerCache:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.state = "not loaded"  # not loaded | loading | ready | no model | failed
+        self._scorer: RealtimeScorer | None = None
+        self._rings: dict[str, tuple[float | None, int | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self) -> RealtimeScorer:
+        scorer = self._scorer
+        if scorer is not None:
+            return scorer
+        if self.state == "no model":
+            raise ApiError(503, "model_unavailable", "no trained model: run `ringwatch train`, then restart")
+        if self.state == "failed":
+            raise ApiError(503, "model_unavailable", "the model could not be loaded; see the server log")
+        raise ApiError(503, "model_loading", "the scorer is loading; retry shortly", {"Retry-After": "5"})
+
+    def ready(self) -> bool:
+        """Not ready only while a model that exists is still loading or failed to load."""
+        return self.state in ("ready", "no model")
+
+    def ring_info(self, ring_id: str) -> tuple[float | None, int | None]:
+        return self._rings.get(ring_id, (None, None))
+
+    def load_in_background(self, store: GraphStore) -> None:
+        if self.state == "loading":
+            return
+        self.state = "loading"
+        threading.Thread(target=self._load, args=(store,), name="scorer-load", daemon=True).start()
+
+    def _load(self, store: GraphStore) -> None:
+        try:
+            artifact = load_artifact(self.settings.models_dir)
+        except FileNotFoundError:
+            self.state = "no model"
+            log.warning("no trained model; decisions answer 503 until one is trained")
+            return
+        try:
+            started = time.perf_counter()
+            graph = GraphInput(export_tables(store), artifact.config.features)
+            ring_of = {r["id"]: r["ring_id"] for r in store.read(_RING_OF) if isinstance(r["ring_id"], str)}
+            self._swap(artifact, graph, ring_of, store)
+            log.info(
+                "scorer ready",
+                extra={"accounts": graph.n, "model_version": artifact.version,
+                       "seconds": round(time.perf_counter() - started, 2)},
+            )  # fmt: skip
+        except Exception as exc:  # reported by /readyz and 503s; the server keeps running
+            self.state = "failed"
+            log.error("scorer load failed", extra={"error_type": type(exc).__name__}, exc_info=exc)
+
+    def rescore_all(self, store: GraphStore) -> dict:
+        """The batch job: score every account, redraw rings, write back, then serve from the new graph."""
+        with self._lock:
+            artifact = load_artifact(self.settings.models_dir)
+            graph = GraphInput(export_tables(store), artifact.config.features)
+            result = score_all(graph, artifact)
+            counts = write_back(store, result, self.settings.batch_size)
+            at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            append_score_history(store, [{"id": r.id, "score": float(r.score)} for r in result.rings], at)
+            ids = result.scores["application_id"].to_numpy(dtype=object)
+            ring_of = {
+                i: r for i, r in zip(ids, result.scores["ring_id"].to_numpy(dtype=object), strict=True) if r
+            }
+            self._swap(artifact, graph, ring_of, store)
+        return {
+            "model_version": artifact.version,
+            "scored_at": at,
+            "rings_found": len(result.rings),
+            **counts,
+        }
+
+    def _swap(self, artifact: Artifact, graph: GraphInput, ring_of: dict, store: GraphStore) -> None:
+        ids = graph.tables.accounts["id"].astype(str).to_numpy()
+        ring_ids = np.array([ring_of.get(i) for i in ids], dtype=object)
+        rings = {r["id"]: (r["score"], r["size"]) for r in store.read(_RINGS)}
+        self._scorer = RealtimeScorer(artifact, graph, ring_ids=ring_ids)
+        self._rings = rings
+        self.state = "ready"

@@ -1,0 +1,285 @@
+"""Load benchmark of the real-time decision route: a real uvicorn server with N accounts loaded, and an
+open-loop load generator sending new applications at a fixed rate.
+
+Open loop: request i is sent at t0 + i/rate whether or not earlier ones have answered, and its latency is
+measured from that scheduled time, so a slow server cannot hide queueing by slowing the generator down.
+
+    .venv/bin/python scripts/bench_api.py                       # 100k accounts, 50 req/s for 60 s
+    .venv/bin/python scripts/bench_api.py --accounts 20000 --duration 20 --keep /tmp/rw-bench
+
+Set-up (generate, ingest, train, batch-score) is cached in --keep DIR, so a second run only measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from api.auth import hash_key, new_key  # noqa: E402
+from graph import arcade  # noqa: E402
+from graph.settings import Settings  # noqa: E402
+
+PSEUDONYM_KEY = "bench-pseudonym-key-not-for-production"
+FACE_THRESHOLD = 0.45  # the generator's faces: genuine pairs about 0.69, impostors about 0.01
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_settings(data_dir: Path, face_dim: int) -> Settings:
+    ports_file = data_dir / "bench_ports.json"
+    if ports_file.exists():
+        ports = json.loads(ports_file.read_text())
+    else:
+        ports = {"bolt": free_port(), "http": free_port()}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ports_file.write_text(json.dumps(ports))
+    return Settings(
+        data_dir=data_dir,
+        neo4j_uri=None,
+        arcadedb_bolt_port=ports["bolt"],
+        arcadedb_http_port=ports["http"],
+        arcadedb_heap="2g",
+        pseudonym_key=PSEUDONYM_KEY,
+        face_dim=face_dim,
+        same_face_threshold=FACE_THRESHOLD,
+    )
+
+
+def prepare_data(settings: Settings, accounts: int, extra: int, seed: int, models: tuple[str, ...]) -> Path:
+    """Generate, ingest the history, train, batch-score. Returns the file of held-back new applications."""
+    from graph.export import export_tables
+    from graph.hetero import GraphInput
+    from graph.ingest import ingest_files
+    from graph.scoring import score_all, write_back
+    from graph.splits import ring_groups
+    from graph.store import GraphStore
+    from graph.synth import FaceParams, SynthConfig
+    from graph.synth.dataset import generate
+    from graph.training import TrainConfig, save_artifact, train
+
+    marker = settings.data_dir / "bench_ready.json"
+    new_file = settings.data_dir / "bench_new_applications.jsonl"
+    if marker.exists():
+        print(f"reusing prepared data in {settings.data_dir}")
+        return new_file
+    t0 = time.perf_counter()
+    apps, truth = generate(
+        accounts + extra, seed=seed, config=SynthConfig(face=FaceParams(dim=settings.face_dim))
+    )
+    apps = apps.merge(truth[["application_id", "label", "ring_id"]], on="application_id")
+    apps = apps.sort_values("created_at", kind="stable").reset_index(drop=True)
+    history, new = apps.iloc[:accounts], apps.iloc[accounts:].drop(columns=["label", "ring_id"])
+    hist_file = settings.data_dir / "bench_history.parquet"
+    history.to_parquet(hist_file, index=False)
+    with new_file.open("w") as fh:
+        for rec in new.to_dict(orient="records"):
+            rec["face_embedding"] = (
+                None if rec["face_embedding"] is None else list(map(float, rec["face_embedding"]))
+            )
+            fh.write(json.dumps({k: v for k, v in rec.items() if v is not None and v == v}) + "\n")
+    print(f"generated {len(apps)} applications in {time.perf_counter() - t0:.1f} s")
+
+    from embeddings.index import FaceIndex
+
+    with GraphStore.connect(settings) as store:
+        store.ensure_schema()
+        index = FaceIndex(settings.face_dim)
+        t1 = time.perf_counter()
+        summary = ingest_files([hist_file], settings, store, index)
+        index.save(settings.face_index_path)
+        print(f"ingested {accounts} applications in {time.perf_counter() - t1:.1f} s: {summary}")
+        t2 = time.perf_counter()
+        graph = GraphInput(export_tables(store))
+        labels = graph.labels
+        groups = ring_groups(graph.tables.accounts["id"].to_numpy(), _ring_ids(history, graph))
+        artifact = train(graph, labels, groups, settings, TrainConfig(models=models), progress=print)
+        save_artifact(artifact, settings.models_dir)
+        print(f"trained ({artifact.shipped} shipped) in {time.perf_counter() - t2:.1f} s")
+        result = score_all(graph, artifact)
+        write_back(store, result, settings.batch_size)
+        print(f"batch-scored: {len(result.rings)} rings")
+    marker.write_text(json.dumps({"accounts": accounts, "new": extra, "seed": seed}))
+    return new_file
+
+
+def _ring_ids(history: pd.DataFrame, graph) -> np.ndarray:
+    ring_of = dict(zip(history["application_id"], history["ring_id"], strict=True))
+    return np.array([ring_of.get(i) for i in graph.tables.accounts["id"]], dtype=object)
+
+
+def start_server(settings: Settings, key: str, port: int, log_path: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
+    env.update(
+        RINGWATCH_DATA_DIR=str(settings.data_dir),
+        RINGWATCH_ARCADEDB_BOLT_PORT=str(settings.arcadedb_bolt_port),
+        RINGWATCH_ARCADEDB_HTTP_PORT=str(settings.arcadedb_http_port),
+        RINGWATCH_PSEUDONYM_KEY=PSEUDONYM_KEY,
+        RINGWATCH_FACE_DIM=str(settings.face_dim),
+        RINGWATCH_SAME_FACE_THRESHOLD=str(FACE_THRESHOLD),
+        RINGWATCH_API_KEYS=json.dumps([f"ingest:{hash_key(key)}"]),
+        RINGWATCH_LOG_LEVEL="INFO",  # one JSON line per request: the server-side latency, for comparison
+    )
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("ab") as out:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 600) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("server not ready in time")
+
+
+async def load(base: str, key: str, records: list[dict], rate: float, duration: float) -> dict:
+    n = min(len(records), int(rate * duration))
+    # bodies are encoded up front so the generator's own CPU use does not delay the schedule
+    bodies = [json.dumps(r).encode() for r in records[:n]]
+    headers = {"X-API-Key": key, "content-type": "application/json"}
+    latencies = np.full(n, np.nan)
+    statuses: list[int] = [0] * n
+    decisions: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30, limits=limits) as client:
+
+        async def one(i: int, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            try:
+                r = await client.post("/v1/applications", content=bodies[i])
+                statuses[i] = r.status_code
+                if r.status_code == 200:
+                    d = r.json()["decision"]
+                    decisions[d] = decisions.get(d, 0) + 1
+            except httpx.HTTPError:
+                statuses[i] = -1
+            latencies[i] = time.perf_counter() - at
+
+        t0 = time.perf_counter() + 0.5
+        await asyncio.gather(*(one(i, t0 + i / rate) for i in range(n)))
+        wall = time.perf_counter() - t0
+    ok = np.array([s == 200 for s in statuses])
+    ms = latencies * 1000
+    return {
+        "requests": n,
+        "rate_target": rate,
+        "rate_achieved": round(n / wall, 1),
+        "errors": int((~ok).sum()),
+        "status_counts": {str(s): statuses.count(s) for s in sorted(set(statuses))},
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "max_ms": round(float(np.max(ms)), 1),
+        "decisions": decisions,
+    }
+
+
+def server_side(log_path: Path, skip: int) -> dict:
+    """Latency as the server saw it (its access log), to tell server time from client or network lag."""
+    ms = []
+    for line in log_path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("route") == "/v1/applications" and rec.get("msg") == "request":
+            ms.append(rec["ms"])
+    ms = np.array(ms[skip:])
+    if not len(ms):
+        return {}
+    return {f"server_p{q}_ms": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)}
+
+
+def machine() -> str:
+    try:
+        import psutil
+
+        mem = f", {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+    except ImportError:
+        mem = ""
+    load1 = os.getloadavg()[0]
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs{mem}, load avg {load1:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--accounts", type=int, default=100_000, help="accounts loaded before the run")
+    ap.add_argument("--rate", type=float, default=50.0, help="requests per second (open loop)")
+    ap.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    ap.add_argument("--warmup", type=int, default=50, help="requests sent (and not measured) before the run")
+    ap.add_argument("--face-dim", type=int, default=512)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--models", default="rules,gbt", help="models to train (rules,gbt,gnn); the best ships")
+    ap.add_argument("--keep", type=Path, default=None, help="data dir to keep (and reuse) between runs")
+    ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = ap.parse_args()
+
+    data_dir = args.keep or Path(tempfile.mkdtemp(prefix="rw-bench-api-"))
+    settings = bench_settings(data_dir.resolve(), args.face_dim)
+    extra = int(args.rate * args.duration) + args.warmup
+    arcade.start(settings)
+    proc = None
+    try:
+        new_file = prepare_data(settings, args.accounts, extra, args.seed, tuple(args.models.split(",")))
+        # fresh ids per run, so a rerun measures new applications rather than idempotent replays
+        run = f"-run{time.time_ns()}"
+        records = [
+            rec | {"application_id": rec["application_id"] + run}
+            for rec in map(json.loads, new_file.read_text().splitlines())
+        ]
+        if len(records) < extra:
+            raise SystemExit(f"only {len(records)} new applications prepared; rerun without --keep reuse")
+        key, port = new_key(), free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = start_server(settings, key, port, data_dir / "bench_server.log")
+        ready_s = wait_ready(base, proc)
+        print(f"server ready in {ready_s:.1f} s (scorer cache built from {args.accounts} accounts)")
+        warm, measured = records[: args.warmup], records[args.warmup :]
+        asyncio.run(
+            load(base, key, warm, rate=min(args.rate, 25.0), duration=len(warm) / min(args.rate, 25.0))
+        )
+        result = asyncio.run(load(base, key, measured, args.rate, args.duration))
+        result.update(server_side(data_dir / "bench_server.log", skip=len(warm)))
+        result.update(accounts=args.accounts, machine=machine(), server_ready_s=round(ready_s, 1))
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        arcade.stop(settings)
+        if args.keep is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
