@@ -73,12 +73,26 @@ def train(
     try:
         lab = read_labels(labels) if labels else None
         tables = _tables(settings, applications)
+        if applications is None:
+            lab = _with_reviews(settings, tables, lab)
         cfg = TrainConfig(models=names, holdout_fraction=holdout, seed=seed, gnn_max_epochs=epochs)
         out = train_job(tables, settings, lab, cfg, progress=lambda m: console.print(m))
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         _fail(exc)
     _print_metrics(out.artifact)
     typer.echo(f"model {out.artifact.version} saved to {out.path} (shipped: {out.artifact.shipped})")
+
+
+def _with_reviews(settings: Settings, tables, lab):
+    from api.reviews import review_labels
+    from graph.batch import merge_review_labels
+    from graph.store import GraphStore
+
+    with GraphStore.connect(settings) as store:
+        reviews = review_labels(store)
+    if len(reviews):
+        console.print(f"{len(reviews):,} labels from case reviews (they override other labels)")
+    return merge_review_labels(tables, lab, reviews)
 
 
 def score(

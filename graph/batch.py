@@ -43,6 +43,21 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def merge_review_labels(
+    tables: GraphTables, labels: pd.DataFrame | None, reviews: pd.DataFrame
+) -> pd.DataFrame | None:
+    """Investigators' case reviews override other labels: they are the newest and most direct truth.
+    Without a labels file the ingested ``label`` column is the base."""
+    if not len(reviews):
+        return labels
+    if labels is None:
+        acc = tables.accounts
+        labels = pd.DataFrame({"application_id": acc["id"].astype(str), "label": acc["label"]})
+        labels = labels[labels["label"].notna()]
+    base = labels[~labels["application_id"].isin(reviews["application_id"])]
+    return pd.concat([base, reviews[["application_id", "label"]]], ignore_index=True)
+
+
 def labels_for(tables: GraphTables, labels: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     """Per account: label (NaN unknown) and the group key of the internal split.
 

@@ -118,3 +118,19 @@ def test_write_back_to_the_store(trained, toy_graph, clean_store):
     res.rings = []
     write_back(clean_store, res)
     assert clean_store.read("MATCH (r:Ring) RETURN count(r) AS n")[0]["n"] == 0
+
+
+def test_review_labels_override_ingested_and_file_labels(toy_graph):
+    from graph.batch import merge_review_labels
+
+    toy_tables = toy_graph[0]
+    ids = toy_tables.accounts["id"].astype(str).tolist()
+    reviews = pd.DataFrame({"application_id": [ids[0], ids[1]], "label": [0, 1]})
+    merged = merge_review_labels(toy_tables, None, reviews).set_index("application_id")["label"]
+    assert merged[ids[0]] == 0 and merged[ids[1]] == 1
+    known = toy_tables.accounts.loc[toy_tables.accounts["label"].notna(), "id"].astype(str)
+    assert set(known) | {ids[0], ids[1]} == set(merged.index)
+    file_labels = pd.DataFrame({"application_id": [ids[0], ids[2]], "label": [1, 1]})
+    merged = merge_review_labels(toy_tables, file_labels, reviews).set_index("application_id")["label"]
+    assert merged.to_dict() == {ids[2]: 1, ids[0]: 0, ids[1]: 1}
+    assert merge_review_labels(toy_tables, file_labels, reviews.iloc[:0]) is file_labels
