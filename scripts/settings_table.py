@@ -19,7 +19,7 @@ def _comments() -> dict[str, str]:
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
             continue
         text, i = [], node.lineno - 2
-        while i >= 0 and lines[i].strip().startswith("#"):
+        while i >= 0 and lines[i].strip().startswith("#") and not lines[i].strip().startswith("# --"):
             text.insert(0, lines[i].strip().lstrip("# "))
             i -= 1
         trailing = lines[node.lineno - 1].partition("  # ")[2]
