@@ -27,12 +27,13 @@ class UnreadableFile(ValueError):
 def object_frame(columns: dict) -> pd.DataFrame:
     """A frame whose text columns keep ``None`` for missing values. pandas 3 would otherwise infer its
     string dtype and turn ``None`` into ``NaN``, which then stringifies as ``"nan"``."""
-    return pd.DataFrame(
-        {
-            k: pd.Series(v, dtype=object) if getattr(v, "dtype", None) in (None, np.dtype(object)) else v
-            for k, v in columns.items()
-        }
-    )
+
+    def column(v):
+        dtype = getattr(v, "dtype", None)
+        # not ``dtype in (None, object)``: numpy reads None as float64, so floats would match
+        return pd.Series(v, dtype=object) if dtype is None or dtype == np.dtype(object) else v
+
+    return pd.DataFrame({k: column(v) for k, v in columns.items()})
 
 
 def detect_format(path: Path) -> str:
@@ -176,5 +177,7 @@ def _iter_jsonl(path: Path, chunk_rows: int | None):
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """The API's path: a list of JSON objects, numbered from 1."""
-    frame = pd.DataFrame.from_records([{**r, ROW: i} for i, r in enumerate(records, start=1)])
-    return frame.astype(object).where(frame.notna(), None)
+    keys = dict.fromkeys(k for r in records for k in r)
+    columns = {k: np.array([r.get(k) for r in records] + [None], dtype=object)[:-1] for k in keys}
+    columns[ROW] = np.arange(1, len(records) + 1)
+    return object_frame(columns)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graph.io import ROW, iter_table
+from graph.io import ROW, iter_table, object_frame
 from graph.pseudonymise import Pseudonymiser, load_key
 from graph.schema import SIGNALS
 from graph.settings import Settings
@@ -45,7 +45,7 @@ def _pseudonymise_column(values: np.ndarray, kind: str, p: Pseudonymiser) -> np.
     present = np.array([v is not None for v in values], dtype=bool)
     out = np.full(len(values), None, dtype=object)
     if present.any():
-        codes, uniques = pd.factorize(pd.Series(values[present]), sort=False)
+        codes, uniques = pd.factorize(values[present].astype(object), sort=False)
         out[present] = np.array([p.pseudonym(kind, u) for u in uniques], dtype=object)[codes]
     return out
 
@@ -68,18 +68,15 @@ def _content_hash(frame: pd.DataFrame, faces: np.ndarray, face_rows: np.ndarray)
 
 
 def pseudonymise(v: Validated, p: Pseudonymiser) -> pd.DataFrame:
-    f = v.frame.copy()
-
-    def put(column: str, values: np.ndarray) -> None:
-        f[column] = pd.Series(values, dtype=object, index=f.index)
-
-    put("name_key", _pseudonymise_column(f["full_name"].to_numpy(), "name", p))
-    put("dob_key", _pseudonymise_column(f["date_of_birth"].to_numpy(), "dob", p))
+    f = v.frame
+    columns = {c: f[c].to_numpy() for c in f.columns if c not in ("full_name", "date_of_birth")}
+    columns["name_key"] = _pseudonymise_column(f["full_name"].to_numpy(), "name", p)
+    columns["dob_key"] = _pseudonymise_column(f["date_of_birth"].to_numpy(), "dob", p)
     for s in SIGNALS:
-        put(s.column, _pseudonymise_column(f[s.column].to_numpy(), s.column, p))
-    f = f.drop(columns=["full_name", "date_of_birth"])
-    put("content_hash", _content_hash(f, v.faces, v.face_rows))
-    return f
+        columns[s.column] = _pseudonymise_column(f[s.column].to_numpy(), s.column, p)
+    out = object_frame(columns)
+    out["content_hash"] = pd.Series(_content_hash(out, v.faces, v.face_rows), dtype=object)
+    return out
 
 
 def prepare(
