@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from graph.schema import OPTIONAL_STR, REQUIRED
 from graph.synth.config import RING_STYLES, SCENARIOS, SynthConfig
 from graph.synth.faces import FaceModel
 from graph.synth.plan import Keys, Plan
@@ -30,22 +31,8 @@ CHUNK = 25_000
 APPLICATIONS = "applications.parquet"
 TRUTH = "truth.parquet"
 
-STRING_COLUMNS = (
-    "application_id",
-    "created_at",
-    "full_name",
-    "date_of_birth",
-    "national_id",
-    "email",
-    "phone",
-    "address",
-    "ip",
-    "device_id",
-    "document_number",
-    "document_type",
-    "document_country",
-    "document_template",
-)
+# the contract's text columns, minus the ones a generator has no business filling
+STRING_COLUMNS = tuple(c for c in REQUIRED + OPTIONAL_STR if c not in ("selfie_path", "ring_id"))
 
 
 def applications_schema(dim: int) -> pa.Schema:
