@@ -40,6 +40,11 @@ RETRAIN_GROWTH = 4.0
 DEFAULT_NPROBE = 64
 TRAIN_POINTS_PER_CELL = 50
 CHUNK = 65_536
+# with bulk=True, a batch of at least this many queries is searched exactly (BLAS over the stored vectors)
+# when IVF would scan more than 1/EXACT_SCAN_RATIO of the gallery: measured at 100k (512-d, 2 cores), 5,000
+# queries took 3.6 s exact and 5.2 s at nprobe 64 of 512 cells, which also missed 3.5% of the pairs >= 0.45
+EXACT_MIN_QUERIES = 1024
+EXACT_SCAN_RATIO = 10
 
 
 def choose_index_type(n: int) -> str:
@@ -331,13 +336,16 @@ class FaceIndex:
             return self._search_locked(x, k, nprobe)
 
     def search_ids(
-        self, vectors: np.ndarray, k: int = 10, nprobe: int | None = None
+        self, vectors: np.ndarray, k: int = 10, nprobe: int | None = None, bulk: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Similarities [q, k] and application ids [q, k] (object; None where fewer than k), mapped under
-        the same lock as the search so a concurrent remove cannot leave a key without its id."""
+        the same lock as the search so a concurrent remove cannot leave a key without its id.
+
+        ``bulk`` lets a large batch be searched exactly when that is cheaper than IVF (see
+        ``EXACT_MIN_QUERIES``); results are then exact rather than approximate."""
         x = normalise(vectors, self.dim)
         with self._lock.read():
-            sims, keys = self._search_locked(x, k, nprobe)
+            sims, keys = self._search_locked(x, k, nprobe, bulk=bulk)
             return sims, self._lookup(keys)
 
     def ids_of(self, keys: np.ndarray) -> np.ndarray:
@@ -349,15 +357,35 @@ class FaceIndex:
         flat = [self._id_of.get(k) for k in np.ravel(keys).tolist()]
         return np.array(flat, dtype=object).reshape(np.shape(keys))
 
-    def _search_locked(self, x: np.ndarray, k: int, nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def _search_locked(
+        self, x: np.ndarray, k: int, nprobe: int | None, bulk: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         if self._index.ntotal == 0:
             return np.full((len(x), k), np.nan, np.float32), np.full((len(x), k), -1, np.int64)
         params = None
         if self.index_type == IVF_FLAT:
-            params = faiss.SearchParametersIVF(nprobe=min(nprobe or self.nprobe, self._index.nlist))
+            probe = min(nprobe or self.nprobe, self._index.nlist)
+            if bulk and len(x) >= EXACT_MIN_QUERIES and probe * EXACT_SCAN_RATIO > self._index.nlist:
+                return self._exact_locked(x, k)
+            params = faiss.SearchParametersIVF(nprobe=probe)
         return self._index.search(x, k, params=params)
+
+    def _exact_locked(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Brute-force top ``k`` over the IVF lists' full vectors, a block of the gallery at a time."""
+        best_s = np.full((len(x), k), -np.finfo(np.float32).max, np.float32)
+        best_k = np.full((len(x), k), -1, np.int64)
+        for keys, vecs in self.iter_vectors(CHUNK):
+            block = faiss.IndexFlatIP(self.dim)
+            block.add(vecs)
+            sims, pos = block.search(x, min(k, len(vecs)))
+            cand_s = np.concatenate([best_s, sims], axis=1)
+            cand_k = np.concatenate([best_k, np.where(pos >= 0, keys[np.maximum(pos, 0)], -1)], axis=1)
+            top = np.argsort(-cand_s, axis=1, kind="stable")[:, :k]
+            best_s = np.take_along_axis(cand_s, top, axis=1)
+            best_k = np.take_along_axis(cand_k, top, axis=1)
+        return best_s, best_k
 
     @contextmanager
     def reading(self) -> Iterator[None]:

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH_BYTES = 8_000_000
 ROW_OVERHEAD_BYTES = 600
 READ_CHUNK = 5000
+# queries per face search: large, because a big batch is searched exactly with BLAS in one pass over the
+# gallery per call (see embeddings.index.EXACT_MIN_QUERIES); it bounds the [q, k] result arrays
+SEARCH_CHUNK = 65_536
 ACCOUNT_PROPS = (
     "created_at",
     "created_at_iso",
@@ -497,10 +500,10 @@ def _face_pairs(
     if vectors is None or not len(ids) or len(index) < 2:
         return pd.DataFrame({"a": [], "b": [], "similarity": []})
     a_parts, b_parts, s_parts = [], [], []
-    for lo in range(0, len(ids), 4096):
+    for lo in range(0, len(ids), SEARCH_CHUNK):
         # ids are mapped under the search's own lock, so a concurrent remove cannot leave a key without id
-        sims, found = index.search_ids(vectors[lo : lo + 4096], k=min(k + 1, len(index)))
-        me = np.array(ids[lo : lo + 4096], dtype=object)[:, None]
+        sims, found = index.search_ids(vectors[lo : lo + SEARCH_CHUNK], k=min(k + 1, len(index)), bulk=True)
+        me = np.array(ids[lo : lo + SEARCH_CHUNK], dtype=object)[:, None]
         keep = (found != None) & (sims >= threshold) & (found != me)  # noqa: E711
         rows, cols = np.nonzero(keep)
         a_parts.append(me[rows, 0])

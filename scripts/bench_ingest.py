@@ -98,6 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--applications", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rows", type=int, default=0, help="main run on the first ROWS of the data (0: all)")
     ap.add_argument("--sweep", default="500,1000,2500,5000", help="batch sizes for the sweep ('' to skip)")
     ap.add_argument("--sweep-rows", type=int, default=20_000)
     ap.add_argument("--batch-size", type=int, default=5000, help="batch size of the main run")
@@ -108,6 +109,8 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     print("machine:", machine())
     path = dataset(args.cache, args.applications, args.seed)
+    if args.rows:
+        path = head(path, args.rows, args.cache)
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         base = Settings(
@@ -135,7 +138,9 @@ def main() -> None:
                         print(
                             f"  batch_size {size:>6}: {r['rate']:>7,.0f} applications/s  ({r['seconds']:.1f} s)"
                         )
-                print(f"\nmain run: {args.applications:,} applications, batch_size {args.batch_size}")
+                print(
+                    f"\nmain run: {args.rows or args.applications:,} applications, batch_size {args.batch_size}"
+                )
                 main_run = run(path, base, store, args.batch_size, Path(tmp) / "main")
                 for line in main_run["summary"].lines():
                     print("  " + line)

@@ -268,3 +268,25 @@ def test_search_ids_matches_search():
     small = FaceIndex.build(["a", "b"], x[:2])
     _, ids = small.search_ids(x[:1], k=4)
     assert ids[0, 2] is None and ids[0, 3] is None
+
+
+def test_bulk_search_on_ivf_is_exact():
+    """Ingest searches big batches with bulk=True: when IVF would scan much of the gallery anyway, the
+    batch is searched exactly, so the links do not depend on IVF cell borders."""
+    rng = np.random.default_rng(3)
+    gallery = rng.normal(size=(4000, 16)).astype(np.float32)
+    ids = [f"g{i}" for i in range(len(gallery))]
+    index = FaceIndex.build(ids, gallery, index_type="ivf_flat")
+    assert index.index_type == "ivf_flat"
+    # probing a fifth of the cells: approximate without bulk, worth an exact pass with it
+    index.nprobe = max(1, index._index.nlist // 5)
+    queries = rng.normal(size=(1100, 16)).astype(np.float32)
+    sims, found = index.search_ids(queries, k=5, bulk=True)
+    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = np.argsort(-(q @ g.T), axis=1)[:, :5]
+    expected = np.array(ids, dtype=object)[exact]
+    assert (found == expected).mean() > 0.999
+    _, approximate = index.search_ids(queries, k=5)
+    assert (approximate == expected).mean() < 0.99
+    np.testing.assert_allclose(sims, np.take_along_axis(q @ g.T, exact, axis=1), atol=1e-5)
