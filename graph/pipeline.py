@@ -22,11 +22,6 @@ from graph.synth.faces import sample_embeddings
 from graph.tables import GraphTables, from_prepared
 
 
-def face_threshold(settings: Settings) -> float:
-    """The configured SAME_FACE threshold, else the calibrated one; never a guess."""
-    return same_face_threshold(settings)
-
-
 def calibrate_synthetic_faces(settings: Settings, gallery_size: int, seed: int = 0) -> float:
     """Synthetic data has no labelled real faces, so calibrate on a fresh draw from the generator's face
     model (another seed than the data it will link) and save it where ingest and the API look for it."""
@@ -61,7 +56,7 @@ def face_pairs(faces: np.ndarray, ids: np.ndarray, threshold: float, k: int = 20
 
 
 def tables_from_batch(batch: PreparedBatch, settings: Settings) -> GraphTables:
-    pairs = face_pairs(batch.faces, batch.face_ids, face_threshold(settings), settings.face_link_k)
+    pairs = face_pairs(batch.faces, batch.face_ids, same_face_threshold(settings), settings.face_link_k)
     return from_prepared(batch.frame, pairs)
 
 
