@@ -44,7 +44,7 @@ def train(
     labels: Path = typer.Option(
         None,
         "--labels",
-        help="CSV of application_id,label (optionally ring_id). Default: the ingested label column.",
+        help="CSV of application_id,label (optionally ring_id, scenario). Default: the ingested label column.",
     ),
     applications: Path = typer.Option(None, "--applications", help=APPS_HELP),
     models: str = typer.Option("rules,gbt,gnn", "--models", help="Models to train, comma-separated."),
@@ -213,7 +213,7 @@ def demo(
         test = group_split(
             ring_groups(truth["application_id"].to_numpy(), truth["ring_id"].to_numpy()), test_fraction, seed
         )
-        labels = truth.loc[~test, ["application_id", "label", "ring_id"]]
+        labels = truth.loc[~test, ["application_id", "label", "ring_id", "scenario"]]
         with GraphStore.connect(settings) as store:
             store.ensure_schema()
             console.print("[bold]2/5 ingest[/bold] into the graph store")

@@ -25,7 +25,7 @@ from api.scorer import ScorerCache
 from embeddings.extract import Extractor, NoFaceFound, UnreadableImage, make_extractor
 from embeddings.index import FaceIndex
 from graph import arcade
-from graph.ingest import ThresholdMissing, open_face_index, same_face_threshold
+from graph.ingest import ThresholdMissing, new_face_index, open_face_index, same_face_threshold
 from graph.pseudonymise import Pseudonymiser, load_key
 from graph.settings import Settings
 from graph.store import GraphStore
@@ -109,7 +109,7 @@ class Context:
         except (OSError, ValueError) as exc:
             log.error("face index unreadable; rebuilding", extra={"error_type": type(exc).__name__})
             saved = None
-        return open_face_index(self.settings, store, saved or FaceIndex(self.settings.face_dim))
+        return open_face_index(self.settings, store, saved or new_face_index(self.settings))
 
     def face_threshold(self) -> float:
         """The SAME_FACE threshold ingest links with: configured, else calibrated."""

@@ -1,16 +1,19 @@
-"""The real-time decision: persist and link through ``graph.ingest``, score, answer.
+"""The real-time decision: prepare, link, score, and write it all in one transaction.
 
-``ingest_records`` validates, pseudonymises, searches and adds the face, and writes the account with its
-signal and SAME_FACE links (a rejected record writes nothing). The account is then read back in its stored,
-pseudonymised form, the shape the scorer expects, and scored against the scorer's cached graph; the score is
-written onto the account last. If the store fails after ingest but before the score is written, a retry
-of the same application finds it unchanged but unscored and finishes the job.
+A pass (one request, or the requests the batcher grouped) costs one read and one write transaction:
 
-Idempotent on ``application_id``: an application already stored with the same content and a score is
-answered from the store (``replayed``) and nothing is written.
+1. ``graph.prepare.prepare_records`` validates and pseudonymises the records (row by row: no pandas set-up
+   for a handful); a rejected record writes nothing.
+2. One read finds the ids already stored, with their content hash and, for a replay, the stored answer.
+3. Under the write lock, new faces go into the in-memory face index and are searched for SAME_FACE pairs;
+   the records are scored from their prepared rows (nothing is read back) against the scorer's cache; and
+   one transaction (``graph.ingest.write_one_shot``) writes accounts, signals, face links, faces, content
+   hashes and scores together. If it fails (store down), the new faces leave the index again and the
+   caller gets 503: nothing is half-written, and a retry starts afresh.
 
-Preparing a record is the costly CPU step, so it happens once (inside ``ingest_records``) and the read-back
-costs one query instead of a second preparation.
+Idempotent on ``application_id``: an application stored with the same content and a score is answered from
+the store (``replayed``) and nothing is written. One stored with the same content but no score (loaded by
+``ringwatch ingest`` after the last batch scoring) is scored, and only its score is written.
 """
 
 from __future__ import annotations
@@ -20,37 +23,18 @@ import pandas as pd
 
 from api.context import Context
 from api.schemas import Application, DecisionOut, FaceMatch, RejectedOut, RingRef
-from graph.ingest import RecordOutcome, ingest_records
-from graph.schema import SAME_FACE, SIGNAL_BY_REL, SIGNALS
-from graph.tables import ACCOUNT_COLUMNS
-
-_SIGNAL_RELS = [s.rel for s in SIGNALS]
-_SIGNAL_COLUMNS = [s.column for s in SIGNALS]
-
-_READ_BACK = """
-UNWIND $ids AS id
-MATCH (a:Account {id: id})
-OPTIONAL MATCH (a)-[r]->(s)
-WHERE type(r) IN $rels
-RETURN a.id AS application_id, a.created_at AS created_at, a.name_key AS name_key, a.dob_key AS dob_key,
-       a.birth_year AS birth_year, a.liveness_score AS liveness_score,
-       a.document_authenticity_score AS document_authenticity_score,
-       collect([type(r), s.id]) AS links
-"""
+from graph.ingest import face_pairs, one_shot_rows, write_one_shot
+from graph.io import ROW
+from graph.prepare import prepare_records
+from graph.schema import SAME_FACE
 
 _STORED = f"""
 UNWIND $ids AS id
 MATCH (a:Account {{id: id}})
 OPTIONAL MATCH (a)-[f:{SAME_FACE}]-(b:Account)
-RETURN a.id AS id, a.risk_score AS risk_score, a.decision AS decision, a.ring_id AS ring_id,
-       a.reasons AS reasons, a.model_version AS model_version, collect([b.id, f.similarity]) AS faces
-"""
-
-_SAVE_SCORES = """
-UNWIND $rows AS row
-MATCH (a:Account {id: row.id})
-SET a.risk_score = row.risk_score, a.decision = row.decision, a.reasons = row.reasons,
-    a.model_version = row.model_version, a.ring_id = coalesce(a.ring_id, row.ring_id)
+RETURN a.id AS id, a.content_hash AS content_hash, a.risk_score AS risk_score, a.decision AS decision,
+       a.ring_id AS ring_id, a.reasons AS reasons, a.model_version AS model_version,
+       collect([b.id, f.similarity]) AS faces
 """
 
 
@@ -59,90 +43,113 @@ def decide(ctx: Context, applications: list[Application]) -> dict[str, DecisionO
     records = [a.model_dump(mode="json", exclude_none=True) for a in applications]
     store, index, scorer = ctx.store(), ctx.index(), ctx.scorer()
     threshold = ctx.face_threshold()
-    with ctx.write_lock:
-        result = ingest_records(
-            records, ctx.settings, store, index, threshold=threshold, pseudonymiser=ctx.pseudonymiser()
-        )
-        if any(o.status in ("new", "updated") for o in result.records):
-            ctx.mark_index_dirty()
-    outcomes = [o for o in result.records if o.accepted]
-    unchanged = [o.application_id for o in outcomes if o.status == "unchanged"]
-    stored = {r["id"]: r for r in store.read(_STORED, ids=unchanged)} if unchanged else {}
-    replayed = {i for i in unchanged if i in stored and stored[i]["risk_score"] is not None}
-    to_score = [o for o in outcomes if o.application_id not in replayed]
-    scores = _score(ctx, scorer, to_score)
-    if scores:
-        with ctx.write_lock:
-            store.write(
-                _SAVE_SCORES,
-                rows=[
-                    {"id": i, "risk_score": s.risk_score, "decision": s.decision, "reasons": s.reasons,
-                     "ring_id": s.ring.id if s.ring else None, "model_version": s.model_version}
-                    for i, s in scores.items()
-                ],
-            )  # fmt: skip
+    batch = prepare_records(records, ctx.settings, ctx.pseudonymiser())
     out: dict[str, DecisionOut | RejectedOut] = {}
-    for app, o in zip(applications, result.records, strict=True):
-        if not o.accepted:
-            out[app.application_id] = RejectedOut(application_id=app.application_id, reasons=o.reasons)
-            ctx.metrics.ingested.labels("rejected").inc()
-            continue
-        decision = (
-            _replay(ctx, stored[o.application_id], threshold)
-            if o.application_id in replayed
-            else scores[o.application_id]
-        )
-        out[app.application_id] = decision
-        ctx.metrics.decisions.labels(decision.decision).inc()
-        ctx.metrics.ingested.labels("replayed" if decision.replayed else o.status).inc()
+    for row, group in batch.rejects.groupby("row", sort=True):
+        app = applications[int(row) - 1]
+        reasons = [
+            f"{c}: {r}" if c else str(r) for c, r in zip(group["column"], group["reason"], strict=True)
+        ]
+        out[app.application_id] = RejectedOut(application_id=app.application_id, reasons=reasons)
+        ctx.metrics.ingested.labels("rejected").inc()
+    frame = batch.frame.reset_index(drop=True)
+    if len(frame):
+        with ctx.write_lock:
+            decided = _decide_accepted(ctx, store, index, scorer, threshold, batch, frame)
+        for app_id, (decision, status) in decided.items():
+            out[app_id] = decision
+            ctx.metrics.decisions.labels(decision.decision).inc()
+            ctx.metrics.ingested.labels(status).inc()
     return out
 
 
-def _score(ctx: Context, scorer, outcomes: list[RecordOutcome]) -> dict[str, DecisionOut]:
-    if not outcomes:
-        return {}
-    ids = [o.application_id for o in outcomes]
-    frame = _frame(ctx.store().read(_READ_BACK, ids=ids, rels=_SIGNAL_RELS))
-    pairs = [(o.application_id, other, sim) for o in outcomes for other, sim in o.face_matches]
+def _decide_accepted(
+    ctx, store, index, scorer, threshold, batch, frame
+) -> dict[str, tuple[DecisionOut, str]]:
+    ids = frame["application_id"].astype(str).tolist()
+    stored = {r["id"]: r for r in store.read(_STORED, ids=ids)}
+    hashes = frame["content_hash"].tolist()
+    status = [
+        "new" if i not in stored else "unchanged" if stored[i]["content_hash"] == h else "updated"
+        for i, h in zip(ids, hashes, strict=True)
+    ]
+    decided: dict[str, tuple[DecisionOut, str]] = {}
+    work, unscored = [], []
+    for k, (i, s) in enumerate(zip(ids, status, strict=True)):
+        if s != "unchanged":
+            work.append(k)
+        elif stored[i]["risk_score"] is None:
+            unscored.append(k)
+        else:
+            decided[i] = (_replay(ctx, stored[i], threshold), "replayed")
+    if not work and not unscored:
+        return decided
+
+    pos = {str(a): k for k, a in enumerate(ids)}
+    face_of = {pos[str(a)]: batch.faces[j] for j, a in enumerate(batch.face_ids) if str(a) in pos}
+    with_face = [k for k in work if k in face_of]
+    face_ids = [ids[k] for k in with_face]
+    index.remove([ids[k] for k in work if status[k] == "updated"])
+    vectors = np.stack([face_of[k] for k in with_face]) if with_face else None
+    if with_face:
+        index.add(face_ids, vectors)
+    try:
+        pairs = face_pairs(index, face_ids, vectors, threshold, ctx.settings.face_link_k)
+        matches: dict[str, list[tuple[str, float]]] = {}
+        for a, b, s in pairs.itertuples(index=False):
+            matches.setdefault(a, []).append((b, float(s)))
+            matches.setdefault(b, []).append((a, float(s)))
+        for k in unscored:  # not searched again: the links stored with it are its matches
+            found = ((b, float(s)) for b, s in stored[ids[k]]["faces"] if b is not None and s is not None)
+            matches[ids[k]] = list(found)
+        to_score = work + unscored
+        scores = _score(
+            ctx, scorer, frame.iloc[to_score], {ids[k]: matches.get(ids[k], []) for k in to_score}
+        )
+        rows = one_shot_rows(
+            ctx.settings, frame, work, [status[k] == "updated" for k in work], face_of, pairs
+        )
+        rows += [{"id": ids[k], "props": {}} for k in unscored]
+        for row in rows:
+            d = scores[row["id"]]
+            row["props"].update(
+                risk_score=d.risk_score, decision=d.decision, reasons=d.reasons, model_version=d.model_version
+            )
+            row["ring_id"] = d.ring.id if d.ring else None
+        write_one_shot(store, rows)
+    except BaseException:
+        index.remove(face_ids)  # the store has none of it: the index must not keep faces it never got
+        raise
+    if work:
+        ctx.mark_index_dirty()
+    for k in to_score:
+        decided[ids[k]] = (scores[ids[k]], status[k])
+    return decided
+
+
+def _score(
+    ctx: Context, scorer, rows: pd.DataFrame, matches: dict[str, list[tuple[str, float]]]
+) -> dict[str, DecisionOut]:
+    pairs = [(i, other, sim) for i, found in matches.items() for other, sim in found]
     same_face = pd.DataFrame(pairs, columns=["application_id", "match_id", "similarity"]) if pairs else None
-    scored = scorer.score_new_accounts(frame, same_face)
-    by_id = {str(r.application_id): r for r in scored.itertuples(index=False)}
+    scored = scorer.score_new_accounts(rows.drop(columns=[ROW], errors="ignore"), same_face)
     out = {}
-    for o in outcomes:
-        r = by_id[o.application_id]
-        out[o.application_id] = DecisionOut(
-            application_id=o.application_id,
+    for r in scored.itertuples(index=False):
+        i = str(r.application_id)
+        out[i] = DecisionOut(
+            application_id=i,
             risk_score=round(float(r.risk_score), 6),
             decision=str(r.decision),
             ring=_ring(ctx, r.ring_id),
             face_matches=[
                 FaceMatch(application_id=other, similarity=round(sim, 6), above_threshold=True)
-                for other, sim in o.face_matches
+                for other, sim in sorted(matches[i], key=lambda m: -m[1])
             ],
             reasons=list(r.reasons),
             model_version=scorer.artifact.version,
             replayed=False,
         )
     return out
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    """Stored accounts in ``graph.prepare``'s column layout: one column per signal, holding its pseudonym."""
-    records = []
-    for row in rows:
-        rec = {k: v for k, v in row.items() if k != "links"}
-        for rel, signal in row["links"]:
-            if rel is not None:
-                rec[SIGNAL_BY_REL[rel].column] = signal
-        records.append(rec)
-    frame = pd.DataFrame(records)
-    for col in _SIGNAL_COLUMNS:
-        if col not in frame:
-            frame[col] = None
-    for col in ACCOUNT_COLUMNS:
-        if col not in frame and col != "id":
-            frame[col] = np.nan
-    return frame
 
 
 def _replay(ctx: Context, row: dict, threshold: float) -> DecisionOut:

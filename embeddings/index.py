@@ -3,12 +3,25 @@
 Cosine similarity is inner product on L2-normalised vectors, so every vector is normalised on the way in
 and bad vectors (wrong dimension, NaN, all zero) are refused before they can poison the gallery.
 
-Small galleries use exact search (``IndexFlatIP``). Past ``FLAT_MAX`` vectors the index switches to
-IVF-Flat, which keeps the full vectors: scores are exact for the probed cells, removal works, and the
-index can retrain itself from its own contents as the gallery grows. ``scripts/bench_faces.py`` compared
-it at 100k with HNSW (better recall per millisecond on near-isotropic embeddings, but six minutes to build
-100k on two busy cores and no removal) and IVF-SQ8 with float refinement (lower recall at equal nprobe, and
-no memory saved once the refinement vectors are kept). Recall is set per search through ``nprobe``.
+Small galleries use exact search (``IndexFlatIP``). Past ``FLAT_MAX`` vectors an ``auto`` index switches to
+IVF-Flat; HNSW (``IndexHNSWFlat``, M 32, efConstruction 40) is there to be chosen (``index_type="hnsw"``,
+``RINGWATCH_FACE_INDEX_TYPE``). Both keep the full vectors, so scores are exact cosines. What
+``scripts/bench_faces.py`` measured on the generator's near-isotropic 512-d embeddings (README, "Benchmarks"):
+
+- Single 1:N searches: at 100k the two are level (the neighbours above the SAME_FACE threshold are found at
+  0.95 by HNSW ef 128 and by IVF-Flat nprobe 64 of 512, both about 2.3 ms p50). HNSW's cost grows about
+  with log n, IVF's with the share of the gallery it must scan: at 1M HNSW ef 512 finds 0.91 in 7.2 ms
+  p50 (11 ms p99), IVF-Flat 0.89 in 11 ms (21 ms p99) at nprobe 64 of 2,048, on a busier machine.
+- Building and growing: HNSW took 536 s for 1M and 138 s for 100k, IVF-Flat 136-161 s and 7 s; inside
+  ``ringwatch ingest`` HNSW's adds doubled the face stage at 100k (127 s against 63 s).
+- All-pairs linking: HNSW ef 16 found 96% of the same-identity pairs above the threshold at 100k in 69 s,
+  IVF-Flat 98% in 133 s at nprobe 32.
+
+So ``auto`` keeps IVF-Flat, which grows cheaply with ingest; a large, mostly static gallery that serves
+real-time searches is better on HNSW. HNSW cannot delete: removed faces become tombstones (see
+``remove``). M 16 with efConstruction 80 built slower and recalled less; M 48+ would put 1M faces at 3 GB
+or more (computed). IVF-SQ8 with float refinement lost recall at equal nprobe and saved no memory once the
+refinement vectors were kept. Recall is set per search through ``ef_search`` (HNSW) or ``nprobe`` (IVF).
 """
 
 from __future__ import annotations
@@ -32,7 +45,8 @@ MAGIC = b"RWFACEIX"
 METRIC = "cosine"
 FLAT = "flat"
 IVF_FLAT = "ivf_flat"
-INDEX_TYPES = (FLAT, IVF_FLAT)
+HNSW = "hnsw"
+INDEX_TYPES = (FLAT, IVF_FLAT, HNSW)
 # below this many vectors exact search is fast enough (about 2 ms per query at 512-d on two cores)
 FLAT_MAX = 50_000
 # an IVF index is retrained once the gallery has grown this many times past its training size
@@ -45,6 +59,17 @@ CHUNK = 65_536
 # queries took 3.6 s exact and 5.2 s at nprobe 64 of 512 cells, which also missed 3.5% of the pairs >= 0.45
 EXACT_MIN_QUERIES = 1024
 EXACT_SCAN_RATIO = 10
+# HNSW graph parameters (see scripts/bench_faces.py): links per node, build-time and search-time beam widths.
+# ef 256 finds 0.93 of the neighbours above the SAME_FACE threshold at 300k (3.3 ms p50, 1 thread) and 0.85
+# at 1M (3.9 ms); ef 128 is about twice as fast and finds 0.88 and 0.77. A missed duplicate face is a missed
+# ring, so recall wins; pass ef_search=512 (0.91 at 1M, 7.2 ms) where latency allows.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+DEFAULT_EF_SEARCH = 256
+# HNSW cannot delete: removed faces become tombstones that every search filters out (exactly, through an
+# IDSelector), and the graph is rebuilt from the live vectors once they pass this share of the nodes
+TOMBSTONE_REBUILD_FRACTION = 0.2
+TOMBSTONE_REBUILD_MIN = 1000
 
 
 def choose_index_type(n: int) -> str:
@@ -102,13 +127,19 @@ def _validated(vectors: np.ndarray | Sequence, dim: int) -> np.ndarray:
 
 
 def _training_sample(x: np.ndarray, kind: str) -> np.ndarray | None:
-    if kind == FLAT or len(x) == 0:
+    if kind != IVF_FLAT or len(x) == 0:
         return None
     want = choose_nlist(len(x)) * TRAIN_POINTS_PER_CELL
     if len(x) <= want:
         return x
     rows = np.sort(np.random.default_rng(len(x)).choice(len(x), size=want, replace=False))
     return x[rows]
+
+
+def _kind_of(index: faiss.Index) -> str:
+    if not isinstance(index, faiss.IndexIDMap2):
+        return IVF_FLAT
+    return HNSW if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat) else FLAT
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:
@@ -163,24 +194,43 @@ class RWLock:
 class FaceIndex:
     """Face gallery: string ids in, cosine similarities out.
 
-    ``index_type`` is ``"auto"`` (exact while small, IVF-Flat once large, retrained as it grows),
-    ``"flat"`` or ``"ivf_flat"``. Searches may run concurrently from many threads; writes take an
-    exclusive lock. Adding an id that is already present replaces its vector.
+    ``index_type`` is ``"auto"`` (exact while small, ``choose_index_type`` once large), ``"flat"``,
+    ``"ivf_flat"`` or ``"hnsw"``. Searches may run concurrently from many threads; writes take an
+    exclusive lock. Adding an id that is already present replaces its vector. ``nprobe`` (IVF) and
+    ``ef_search`` (HNSW) are the default recall/latency knobs; both can be overridden per search.
     """
 
-    def __init__(self, dim: int, index_type: str = "auto", nprobe: int = DEFAULT_NPROBE) -> None:
+    def __init__(
+        self,
+        dim: int,
+        index_type: str = "auto",
+        nprobe: int = DEFAULT_NPROBE,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        hnsw_m: int = HNSW_M,
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
+    ) -> None:
         if dim <= 0:
             raise ValueError(f"dimension must be positive, got {dim}")
         if index_type != "auto" and index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be 'auto' or one of {INDEX_TYPES}, got {index_type!r}")
+        if min(nprobe, ef_search, hnsw_m, ef_construction) <= 0:
+            raise ValueError("nprobe, ef_search, hnsw_m and ef_construction must be positive")
         self.dim = dim
         self.policy = index_type
         self.nprobe = nprobe
+        self.ef_search = ef_search
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
         self._lock = RWLock()
         self._key_of: dict[str, int] = {}
         self._id_of: dict[int, str] = {}
         self._next_key = 0
         self._trained_on = 0
+        # HNSW only: keys removed from the id maps whose nodes are still in the graph, and the selector
+        # that hides them from searches (rebuilt by each write, read-only while searches hold the lock)
+        self._dead: set[int] = set()
+        self._live_sel: faiss.IDSelector | None = None
+        self._dead_batch: faiss.IDSelector | None = None
         # IVF needs vectors to train on, so every index starts exact and converts on its first add
         self._index = self._empty(FLAT, None)
 
@@ -192,12 +242,15 @@ class FaceIndex:
         vectors: np.ndarray,
         index_type: str = "auto",
         nprobe: int = DEFAULT_NPROBE,
+        **params: int,
     ) -> FaceIndex:
-        """A new index over a whole gallery, its type picked for the gallery's size when ``auto``."""
+        """A new index over a whole gallery, its type picked for the gallery's size when ``auto``.
+
+        ``params``: ``ef_search``, ``hnsw_m``, ``ef_construction`` (HNSW)."""
         x = np.asarray(vectors)
         if x.ndim != 2:
             raise ValueError(f"face vectors must be 2-D, got shape {x.shape}")
-        index = cls(x.shape[1], index_type=index_type, nprobe=nprobe)
+        index = cls(x.shape[1], index_type=index_type, nprobe=nprobe, **params)
         index.rebuild(ids, x)
         return index
 
@@ -223,6 +276,7 @@ class FaceIndex:
         with self._lock.write():
             self._index = index
             self._key_of, self._id_of, self._next_key = {}, {}, 0
+            self._set_dead(set())
             self._add_locked(ids, x)
 
     def _kind_for(self, n: int) -> str:
@@ -232,6 +286,12 @@ class FaceIndex:
         """An empty index of ``kind``; IVF cells are sized for ``n`` vectors and trained on ``train``."""
         if kind not in INDEX_TYPES:
             raise ValueError(f"unknown index type {kind!r}")
+        if kind == HNSW:
+            self._trained_on = n
+            graph = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efConstruction = self.ef_construction
+            graph.hnsw.efSearch = self.ef_search
+            return faiss.IndexIDMap2(graph)
         if kind == FLAT or train is None or len(train) == 0:
             self._trained_on = 0
             return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
@@ -253,10 +313,11 @@ class FaceIndex:
         rng = np.random.default_rng(n)
         sample = [x[rng.random(len(x)) < want / max(n, 1)] for _, x in self.iter_vectors(1 << 16)]
         train = np.concatenate(sample) if sample else np.empty((0, self.dim), np.float32)
-        index = self._empty(kind, train if kind != FLAT else None, n)
+        index = self._empty(kind, train if kind == IVF_FLAT else None, n)
         for keys, x in self.iter_vectors(1 << 16):
             index.add_with_ids(x, keys)
         self._index = index
+        self._set_dead(set())  # iter_vectors skipped the tombstones, so the new index has none
 
     # ---- writes -------------------------------------------------------------------------------------
     def add(self, ids: Sequence[str], vectors: np.ndarray | Sequence[Sequence[float]]) -> None:
@@ -289,24 +350,45 @@ class FaceIndex:
         keys = np.array([self._key_of.pop(i) for i in ids], dtype=np.int64)
         for k in keys.tolist():
             del self._id_of[k]
-        self._index.remove_ids(keys)
+        if self.index_type != HNSW:
+            self._index.remove_ids(keys)
+            return len(keys)
+        self._set_dead(self._dead | set(keys.tolist()))
+        dead = len(self._dead)
+        if dead >= TOMBSTONE_REBUILD_MIN and dead > TOMBSTONE_REBUILD_FRACTION * self._index.ntotal:
+            self._retrain_locked(HNSW)
         return len(keys)
+
+    def _set_dead(self, dead: set[int]) -> None:
+        """Swap in a new tombstone set and its selector (under the write lock; searches read both under the
+        read lock, so a search never sees a half-made selector)."""
+        self._dead = dead
+        if not dead:
+            self._dead_batch = self._live_sel = None
+            return
+        batch = faiss.IDSelectorBatch(np.fromiter(dead, dtype=np.int64, count=len(dead)))
+        # IDSelectorNot does not own the batch: keep a reference for as long as the selector lives
+        self._dead_batch, self._live_sel = batch, faiss.IDSelectorNot(batch)
 
     def _maybe_grow(self) -> None:
         if self.policy == FLAT:
             return
         n = self._index.ntotal
-        to_ivf = self.index_type == FLAT and n >= (FLAT_MAX if self.policy == "auto" else 1)
-        if to_ivf or (self.index_type == IVF_FLAT and n > RETRAIN_GROWTH * self._trained_on):
+        large = choose_index_type(max(n, FLAT_MAX)) if self.policy == "auto" else self.policy
+        to_large = self.index_type == FLAT and n >= (FLAT_MAX if self.policy == "auto" else 1)
+        if to_large:
+            self._retrain_locked(large)
+        elif self.index_type == IVF_FLAT and n > RETRAIN_GROWTH * self._trained_on:
+            # an IVF index stays IVF as it grows; rebuild() moves an "auto" one to today's large type
             self._retrain_locked(IVF_FLAT)
 
     # ---- reads --------------------------------------------------------------------------------------
     @property
     def index_type(self) -> str:
-        return FLAT if isinstance(self._index, faiss.IndexIDMap2) else IVF_FLAT
+        return _kind_of(self._index)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal) - len(self._dead)
 
     def __contains__(self, face_id: object) -> bool:
         return face_id in self._key_of
@@ -316,27 +398,36 @@ class FaceIndex:
             return list(self._key_of)
 
     def search(
-        self, vectors: np.ndarray | Sequence[float], k: int = 10, nprobe: int | None = None
+        self,
+        vectors: np.ndarray | Sequence[float],
+        k: int = 10,
+        nprobe: int | None = None,
+        ef_search: int | None = None,
     ) -> list[list[tuple[str, float]]]:
         """For each query, up to ``k`` (id, cosine similarity) pairs, most similar first."""
         x = normalise(vectors, self.dim)
         with self._lock.read():
-            sims, keys = self._search_locked(x, k, nprobe)
+            sims, keys = self._search_locked(x, k, nprobe, ef_search=ef_search)
             return [
                 [(self._id_of[key], s) for s, key in zip(srow, krow, strict=True) if key >= 0]
                 for srow, krow in zip(sims.tolist(), keys.tolist(), strict=True)
             ]
 
     def search_arrays(
-        self, vectors: np.ndarray, k: int = 10, nprobe: int | None = None
+        self, vectors: np.ndarray, k: int = 10, nprobe: int | None = None, ef_search: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Similarities [q, k] and internal int64 keys [q, k] (-1 where fewer than k), for bulk callers."""
         x = normalise(vectors, self.dim)
         with self._lock.read():
-            return self._search_locked(x, k, nprobe)
+            return self._search_locked(x, k, nprobe, ef_search=ef_search)
 
     def search_ids(
-        self, vectors: np.ndarray, k: int = 10, nprobe: int | None = None, bulk: bool = False
+        self,
+        vectors: np.ndarray,
+        k: int = 10,
+        nprobe: int | None = None,
+        bulk: bool = False,
+        ef_search: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Similarities [q, k] and application ids [q, k] (object; None where fewer than k), mapped under
         the same lock as the search so a concurrent remove cannot leave a key without its id.
@@ -345,7 +436,7 @@ class FaceIndex:
         ``EXACT_MIN_QUERIES``); results are then exact rather than approximate."""
         x = normalise(vectors, self.dim)
         with self._lock.read():
-            sims, keys = self._search_locked(x, k, nprobe, bulk=bulk)
+            sims, keys = self._search_locked(x, k, nprobe, bulk=bulk, ef_search=ef_search)
             return sims, self._lookup(keys)
 
     def ids_of(self, keys: np.ndarray) -> np.ndarray:
@@ -358,14 +449,24 @@ class FaceIndex:
         return np.array(flat, dtype=object).reshape(np.shape(keys))
 
     def _search_locked(
-        self, x: np.ndarray, k: int, nprobe: int | None, bulk: bool = False
+        self,
+        x: np.ndarray,
+        k: int,
+        nprobe: int | None,
+        bulk: bool = False,
+        ef_search: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
-        if self._index.ntotal == 0:
+        if len(self) == 0:
             return np.full((len(x), k), np.nan, np.float32), np.full((len(x), k), -1, np.int64)
         params = None
-        if self.index_type == IVF_FLAT:
+        kind = self.index_type
+        if kind == HNSW:
+            # the beam must hold at least k results; tombstones are walked through but never returned
+            ef = max(ef_search or self.ef_search, k)
+            params = faiss.SearchParametersHNSW(efSearch=ef, sel=self._live_sel)
+        elif kind == IVF_FLAT:
             probe = min(nprobe or self.nprobe, self._index.nlist)
             if bulk and len(x) >= EXACT_MIN_QUERIES and probe * EXACT_SCAN_RATIO > self._index.nlist:
                 return self._exact_locked(x, k)
@@ -398,13 +499,22 @@ class FaceIndex:
 
         Call inside ``reading()``.
         """
-        if self.index_type == FLAT:
+        kind = self.index_type
+        if kind in (FLAT, HNSW):
             flat = faiss.downcast_index(self._index.index)
+            if kind == HNSW:
+                flat = faiss.downcast_index(flat.storage)
             n = flat.ntotal
             xb = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
             keys = faiss.vector_to_array(self._index.id_map)
+            dead = np.fromiter(self._dead, dtype=np.int64, count=len(self._dead))
             for s in range(0, n, batch_size):
-                yield keys[s : s + batch_size].copy(), xb[s : s + batch_size].copy()
+                part = keys[s : s + batch_size]
+                if len(dead):
+                    live = ~np.isin(part, dead)
+                    yield part[live], xb[s : s + batch_size][live]
+                else:
+                    yield part.copy(), xb[s : s + batch_size].copy()
             return
         invlists = self._index.invlists
         buf_k: list[np.ndarray] = []
@@ -443,6 +553,10 @@ class FaceIndex:
             "nprobe": self.nprobe,
             "trained_on": self._trained_on,
             "next_key": self._next_key,
+            "ef_search": self.ef_search,
+            "hnsw_m": self.hnsw_m,
+            "ef_construction": self.ef_construction,
+            "tombstones": len(self._dead),
         }
 
     def save(self, path: str | Path) -> None:
@@ -494,19 +608,31 @@ class FaceIndex:
                 raise ValueError(f"{path}: unsupported face index format {header.get('format_version')}")
             blobs = [src.read(struct.unpack("<Q", src.read(8))[0]) for _ in range(2)]
             reader = faiss.PyCallbackIOReader(src.read)
-            raw = faiss.read_index(reader)
-            del reader
+            try:
+                raw = faiss.read_index(reader)
+            except RuntimeError as e:  # FAISS validates what it reads (a flipped byte in an HNSW graph)
+                raise ValueError(f"{path}: face index is corrupt ({str(e).splitlines()[0][:200]})") from None
+            finally:
+                del reader
             if src.remaining or src.crc != struct.unpack("<I", trailer[:4])[0]:
                 raise ValueError(f"{path}: face index is corrupt (checksum mismatch)")
         ids = blobs[0].decode("utf-8").split("\x00") if blobs[0] else []
         keys = np.frombuffer(blobs[1], dtype=np.int64).tolist()
-        index = cls(header["dim"], index_type=header["policy"], nprobe=header["nprobe"])
+        # files written before HNSW existed carry no HNSW fields; the defaults apply
+        params = {k: header[k] for k in ("ef_search", "hnsw_m", "ef_construction") if k in header}
+        index = cls(header["dim"], index_type=header["policy"], nprobe=header["nprobe"], **params)
         index._index = raw
         index._trained_on = header["trained_on"]
         index._next_key = header["next_key"]
         index._key_of = dict(zip(ids, keys, strict=True))
         index._id_of = dict(zip(keys, ids, strict=True))
-        if not len(index._key_of) == raw.ntotal == header["count"]:
+        if index.index_type == HNSW:
+            # the tombstones are the graph's keys that no id maps to any more
+            stored = faiss.vector_to_array(raw.id_map)
+            index._set_dead(set(stored[~np.isin(stored, np.array(keys, dtype=np.int64))].tolist()))
+        if not len(index._key_of) == len(index) == header["count"] or len(index._dead) != header.get(
+            "tombstones", 0
+        ):
             raise ValueError(f"{path}: face index is inconsistent (count mismatch)")
         return index
 

@@ -24,7 +24,8 @@ from graph.training import Artifact, TrainConfig, save_artifact, train
 
 def read_labels(path: str | Path) -> pd.DataFrame:
     """CSV (or Parquet) with ``application_id,label`` and optionally ``ring_id`` (used only to keep whole rings
-    on one side of the internal split)."""
+    on one side of the internal split) and ``scenario`` (the look-alike group of a negative, used only to bound
+    the worst group's decline rate, see ``graph.calibration``)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such labels file")
@@ -73,6 +74,15 @@ def labels_for(tables: GraphTables, labels: pd.DataFrame | None) -> tuple[np.nda
     return y, ring_groups(ids.to_numpy(dtype=object), lab["ring_id"].reindex(ids).to_numpy(dtype=object))
 
 
+def benign_groups_for(tables: GraphTables, labels: pd.DataFrame | None) -> np.ndarray | None:
+    """Per account: the labels' ``scenario`` (look-alike group) or None when the labels have no such column."""
+    if labels is None or "scenario" not in labels:
+        return None
+    lab = labels.drop_duplicates("application_id").set_index("application_id")
+    ids = tables.accounts["id"].astype(str)
+    return lab["scenario"].reindex(ids).to_numpy(dtype=object)
+
+
 @dataclass
 class TrainOutcome:
     artifact: Artifact
@@ -93,7 +103,8 @@ def train_job(
     # linked accounts stay on one side of the internal split; known rings stay whole
     comp = np.array([f"c{c}" for c in graph.state.component], dtype=object)
     groups = comp if groups is None else np.where(pd.Series(groups).str.startswith("ring:"), groups, comp)
-    artifact = train(graph, y, groups, settings, config, progress=progress)
+    benign = benign_groups_for(tables, labels)
+    artifact = train(graph, y, groups, settings, config, progress=progress, benign_groups=benign)
     artifact.trained_ids = tables.accounts["id"].astype(str).to_numpy()[~np.isnan(y)].tolist()
     path = save_artifact(artifact, settings.models_dir)
     return TrainOutcome(artifact, path, graph)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -21,14 +22,18 @@ from graph.store import GraphStore
 from graph.tables import ACCOUNT_COLUMNS, GraphTables
 
 PAGE = 20_000
-_SIGNAL_RELS = {s.rel for s in schema.SIGNALS}
 _RANGE = "MATCH (a:Account) RETURN min(a.created_at) AS lo, max(a.created_at) AS hi, count(a) AS n"
+# one list per relationship type, rather than one ``[type(r), s.id, r.similarity]`` triple per edge: the
+# server skips the type name and the edge properties of signal links (only SAME_FACE carries one), and the
+# client flattens whole columns. At 30k accounts on the embedded ArcadeDB this read took 3.4-4.3 s against
+# 4.2-6.3 s for the per-edge triples (loaded machine, two runs each).
 _PAGE = (
     "MATCH (a:Account) WHERE a.created_at >= $lo AND a.created_at < $hi "
-    "RETURN a.id AS id, a.created_at AS created_at, a.name_key AS name_key, a.dob_key AS dob_key, "
-    "a.birth_year AS birth_year, a.liveness_score AS liveness_score, "
-    "a.document_authenticity_score AS document_authenticity_score, a.label AS label, "
-    "[(a)-[r]->(s) | [type(r), s.id, r.similarity]] AS out"
+    "RETURN "
+    + ", ".join(f"a.{c} AS {c}" for c in ACCOUNT_COLUMNS)
+    + ", "
+    + ", ".join(f"[(a)-[:{s.rel}]->(s) | s.id] AS {s.column}" for s in schema.SIGNALS)
+    + f", [(a)-[r:{schema.SAME_FACE}]->(b) | [b.id, r.similarity]] AS same_face_out"
 )
 
 
@@ -37,31 +42,40 @@ def export_tables(
 ) -> GraphTables:
     """Accounts, signal links and SAME_FACE pairs, with account index = row position."""
     accounts: dict[str, list] = {c: [] for c in ACCOUNT_COLUMNS}
-    link_acc: list[int] = []
-    link_rel: list[str] = []
-    link_sig: list[str] = []
+    link_acc: list[np.ndarray] = []
+    link_rel: list[np.ndarray] = []
+    link_sig: list[list[str]] = []
     face_src: list[int] = []
     face_dst: list[str] = []
     face_sim: list[float] = []
     bar = tqdm(desc="export", unit="account", disable=not progress)
     for rows in _pages(store, page, workers):
-        for row in rows:
-            i = len(accounts["id"])
-            for c in ACCOUNT_COLUMNS:
-                accounts[c].append(row[c])
-            for rel, other, sim in row["out"]:
-                if rel in _SIGNAL_RELS:
-                    link_acc.append(i)
-                    link_rel.append(rel)
-                    link_sig.append(other)
-                elif rel == schema.SAME_FACE:
-                    face_src.append(i)
-                    face_dst.append(other)
-                    face_sim.append(np.nan if sim is None else sim)
+        first = len(accounts["id"])
+        for c in ACCOUNT_COLUMNS:
+            accounts[c] += [row[c] for row in rows]
+        here = np.arange(first, first + len(rows), dtype=np.int64)
+        for s in schema.SIGNALS:
+            lists = [row[s.column] for row in rows]
+            counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+            if counts.sum():
+                link_acc.append(np.repeat(here, counts))
+                link_rel.append(np.full(int(counts.sum()), s.rel, dtype=object))
+                link_sig.append(list(chain.from_iterable(lists)))
+        for i, row in zip(here.tolist(), rows, strict=True):
+            for other, sim in row["same_face_out"]:
+                face_src.append(i)
+                face_dst.append(other)
+                face_sim.append(np.nan if sim is None else sim)
         bar.update(len(rows))
     bar.close()
     acc = _account_frame(accounts)
-    links = pd.DataFrame({"account": np.asarray(link_acc, np.int64), "rel": link_rel, "signal": link_sig})
+    links = pd.DataFrame(
+        {
+            "account": np.concatenate(link_acc) if link_acc else np.zeros(0, np.int64),
+            "rel": np.concatenate(link_rel) if link_rel else np.zeros(0, object),
+            "signal": list(chain.from_iterable(link_sig)),
+        }
+    )
     return GraphTables(acc, links, _same_face(acc, face_src, face_dst, face_sim))
 
 

@@ -40,13 +40,22 @@ NEIGHBOUR_BASE = (
     "reuse",
 )
 
+# pairs of signal kinds counted together within ``burst_hours``: a crew applies from one /24 within hours, each
+# member from another address (a household shares one) and often with one document template
+PAIR_BURSTS = (("FROM_PREFIX", "LIVES_AT"), ("FROM_PREFIX", "HAS_TEMPLATE"))
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """``hub_degree``: a signal with more accounts is a hub. ``near_days``: window for 'used at about the same
-    time'; ``burst_hours``: window for 'used within the same couple of hours' (bursts from one /24)."""
+    """``hub_degree``: a signal with more accounts is a hub. ``comp_degree``: only signals up to this degree
+    join linked components; a popular official template or a quiet carrier NAT IP (shared by a few dozen
+    strangers, under ``hub_degree``) otherwise chains thousands of unrelated people into one giant component
+    whose size means nothing for anyone in it, and whose value in a new graph lies outside anything the model
+    saw. ``near_days``: window for 'used at about the same time'; ``burst_hours``: window for 'used within the
+    same couple of hours' (bursts from one /24)."""
 
     hub_degree: int = 50
+    comp_degree: int = 24
     near_days: float = 3.0
     burst_hours: float = 2.0
 
@@ -114,6 +123,9 @@ class FeatureState:
     comp_names: np.ndarray
     comp_t_min: np.ndarray
     comp_t_max: np.ndarray
+    # per PAIR_BURSTS: sorted pair keys (node_a * nodes + node_b) and time keys (pair * T + seconds since t0)
+    pair_keys: list[np.ndarray] = field(default_factory=list)
+    pair_time_keys: list[np.ndarray] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
 
 
@@ -201,6 +213,49 @@ def _within(sorted_keys: np.ndarray, keys: np.ndarray, window_s: float) -> np.nd
     return np.searchsorted(sorted_keys, keys + w, side="right") - np.searchsorted(
         sorted_keys, keys - w, side="left"
     )
+
+
+def _account_node(n: int, acc: np.ndarray, node: np.ndarray, rel: np.ndarray, code: int) -> np.ndarray:
+    """Per account: its node of signal kind ``code`` (-1 if none or unknown)."""
+    out = np.full(n, -1, dtype=np.int64)
+    m = rel == code
+    out[acc[m]] = node[m]
+    return out
+
+
+def _pair_counts(
+    n: int, acc, node, rel, n_nodes: int, t_days: np.ndarray, t0_days: float, window_s: float
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Per PAIR_BURSTS: other accounts with both of this account's signals within ``window_s``, and the
+    sorted pair keys and time keys that let ``features_for_new`` count the same for a new account."""
+    counts, keys, time_keys = [], [], []
+    for ra, rb in PAIR_BURSTS:
+        na = _account_node(n, acc, node, rel, REL_CODE[ra])
+        nb = _account_node(n, acc, node, rel, REL_CODE[rb])
+        ok = (na >= 0) & (nb >= 0)
+        uniq, pair = np.unique(na[ok] * n_nodes + nb[ok], return_inverse=True)
+        tk = _time_keys(pair.astype(np.int64), t_days[ok], t0_days)
+        stk = np.sort(tk)
+        c = np.zeros(n)
+        c[ok] = _within(stk, tk, window_s) - 1
+        counts.append(c)
+        keys.append(uniq)
+        time_keys.append(stk)
+    return counts, keys, time_keys
+
+
+def _pair_block(n: int, acc, rel, burst, pair_counts: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Applications from the same /24 within hours that live elsewhere (not the household), and those that
+    also hold the same document template. Hub /24s are not cut here: a burst ring can push its residential
+    /24 past ``hub_degree``; the /24's own degree is a feature next to these."""
+    prefix_burst = np.zeros(n)
+    m = rel == REL_CODE["FROM_PREFIX"]
+    prefix_burst[acc[m]] = burst[m]
+    same_address, same_template = pair_counts
+    return {
+        "prefix_burst_strangers": np.log1p(np.maximum(prefix_burst - same_address, 0)),
+        "prefix_burst_template": np.log1p(same_template),
+    }
 
 
 def _face_block(
@@ -308,6 +363,10 @@ def compute_features(
             burst,
         )
     )
+    pair_counts, pair_keys, pair_time_keys = _pair_counts(
+        n, acc, node, rel, nodes.n_nodes, t_days, t0_ms / MS_PER_DAY, config.burst_hours * 3600
+    )
+    cols.update(_pair_block(n, acc, rel, burst, pair_counts))
     cols.update(_face_block(n, tables, name_code, dob_code))
     rare = (nodes.deg >= 2) & (nodes.deg <= config.hub_degree) & ~np.isin(nodes.rel_code, non_linking_codes())
     cols["n_signals"] = np.bincount(acc, minlength=n).astype(np.float64)
@@ -327,7 +386,8 @@ def compute_features(
     np.add.at(sums, node, np.where(ok, base, 0.0)[acc])
     np.add.at(cnts, node, ok[acc])
     cols.update(_loo_neighbour_block(n, acc, node, rare, base, sums, cnts))
-    comp = _components(n, acc, node, rare, tables.same_face, nodes.n_nodes)
+    comp_link = rare & (nodes.deg <= config.comp_degree)
+    comp = _components(n, acc, node, comp_link, tables.same_face, nodes.n_nodes)
     n_comp = int(comp.max(initial=-1)) + 1
     comp_size = np.bincount(comp, minlength=n_comp)
     m = int(name_code.max(initial=0)) + 1
@@ -361,6 +421,8 @@ def compute_features(
         comp_names=comp_names,
         comp_t_min=comp_t_min,
         comp_t_max=comp_t_max,
+        pair_keys=pair_keys,
+        pair_time_keys=pair_time_keys,
         columns=list(frame.columns),
     )
     return frame, state
@@ -394,6 +456,23 @@ def _member(pairs: np.ndarray, keys: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(pairs, keys)
     pos = np.minimum(pos, max(len(pairs) - 1, 0))
     return (pairs[pos] == keys) if len(pairs) else np.zeros(len(keys), dtype=bool)
+
+
+def _pair_counts_new(state: FeatureState, n: int, acc, node, rel, t_days) -> list[np.ndarray]:
+    """``_pair_counts`` of new accounts against the existing ones (``node`` is -1 for a new signal)."""
+    out = []
+    window = state.config.burst_hours * 3600
+    for (ra, rb), keys, time_keys in zip(PAIR_BURSTS, state.pair_keys, state.pair_time_keys, strict=True):
+        na = _account_node(n, acc, node, rel, REL_CODE[ra])
+        nb = _account_node(n, acc, node, rel, REL_CODE[rb])
+        key = na * state.nodes.n_nodes + nb
+        pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
+        found = (na >= 0) & (nb >= 0) & (keys[pos] == key) if len(keys) else np.zeros(n, dtype=bool)
+        c = np.zeros(n)
+        tk = _time_keys(pos[found].astype(np.int64), t_days[found], state.t0_ms / MS_PER_DAY)
+        c[found] = _within(time_keys, tk, window)
+        out.append(c)
+    return out
 
 
 def features_for_new(
@@ -439,6 +518,8 @@ def features_for_new(
     burst = np.where(known, _within(state.time_keys, keys, cfg.burst_hours * 3600), 0)
     cols: dict[str, np.ndarray] = {}
     cols.update(_rel_block(n, acc, rel, deg, n_name, n_dob, span, near, burst))
+    pair_counts = _pair_counts_new(state, n, acc, node, rel, t_days)
+    cols.update(_pair_block(n, acc, rel, burst, pair_counts))
     # faces: partners are existing accounts
     fn = np.asarray(same_face["new"], dtype=np.int64)
     fe = np.asarray(same_face["existing"], dtype=np.int64)
@@ -490,10 +571,11 @@ def features_for_new(
     size = np.ones(n)
     names = np.ones(n)
     tmin, tmax = t_days.copy(), t_days.copy()
-    member_of = state.node_member[kn[rare_link]]
+    comp_link = rare_link & (deg <= cfg.comp_degree)
+    member_of = state.node_member[kn[comp_link]]
     joined = pd.DataFrame(
         {
-            "a": np.concatenate([a, fn]),
+            "a": np.concatenate([acc[comp_link], fn]),
             "comp": np.concatenate([state.component[member_of], state.component[fe]]),
         }
     )

@@ -14,7 +14,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from embeddings.index import FaceIndex
+from embeddings.index import EXACT_MIN_QUERIES, FLAT, FaceIndex, normalise
 from graph import schema
+from graph.face_links import new_face_pairs
 from graph.io import ROW, records_frame
 from graph.prepare import PreparedBatch, iter_prepare_file, prepare
 from graph.pseudonymise import Pseudonymiser, load_key
@@ -168,7 +169,9 @@ def ingest_files(
         # chunks keep memory flat on large files; the index is saved after each chunk's store writes
         for batch in iter_prepare_file(path, settings, pseudonymiser, chunk_rows=settings.ingest_chunk_rows):
             prepared = time.perf_counter() - t0
-            summary, _ = _ingest_batch(batch, settings, store, index, thr, progress, save_index=True)
+            summary, _ = _ingest_batch(
+                batch, settings, store, index, thr, progress, save_index=True, bulk=True
+            )
             summary.stages = {"prepare": prepared, **summary.stages}
             summary.files = [] if rejects else [str(path)]
             summary.rows = int(batch.summary.get("rows", len(batch.frame) + summary.rejected))
@@ -240,15 +243,21 @@ def journal_path(settings: Settings) -> Path:
     return settings.face_index_path.with_name(settings.face_index_path.name + ".pending.json")
 
 
+def new_face_index(settings: Settings) -> FaceIndex:
+    """An empty index of the configured type and recall knobs."""
+    return FaceIndex(
+        settings.face_dim,
+        index_type=settings.face_index_type,
+        nprobe=settings.face_nprobe,
+        ef_search=settings.face_ef_search,
+    )
+
+
 def open_face_index(settings: Settings, store: GraphStore, index: FaceIndex | None = None) -> FaceIndex:
     """The given or saved index (a new one if none), made to agree with the faces in the store."""
     if index is None:
         path = settings.face_index_path
-        index = (
-            FaceIndex.load(path)
-            if path.exists()
-            else FaceIndex(settings.face_dim, nprobe=settings.face_nprobe)
-        )
+        index = FaceIndex.load(path) if path.exists() else new_face_index(settings)
     reconcile_face_index(store, index, settings)
     return index
 
@@ -289,11 +298,9 @@ def reconcile_face_index(store: GraphStore, index: FaceIndex, settings: Settings
 def rebuild_face_index(store: GraphStore, settings: Settings, save: bool = True) -> FaceIndex:
     """A fresh index from the faces persisted on the accounts (the store is the system of record)."""
     ids, vectors = _all_faces(store, settings.face_dim)
-    index = (
-        FaceIndex.build(ids, vectors, nprobe=settings.face_nprobe)
-        if len(ids)
-        else FaceIndex(settings.face_dim, nprobe=settings.face_nprobe)
-    )
+    index = new_face_index(settings)
+    if len(ids):
+        index.rebuild(ids, vectors)
     if save:
         index.save(settings.face_index_path)
         journal_path(settings).unlink(missing_ok=True)
@@ -352,6 +359,7 @@ def _ingest_batch(
     threshold: float,
     progress: bool,
     save_index: bool,
+    bulk: bool = False,
 ) -> tuple[IngestSummary, dict[int, RecordOutcome]]:
     frame = batch.frame.reset_index(drop=True)
     ids = frame["application_id"].astype(str).to_numpy(dtype=object)
@@ -380,10 +388,18 @@ def _ingest_batch(
     face_ids = [str(ids[i]) for i in face_rows]
     # the index is changed in memory now and saved only after the store, so a crash leaves the old file
     index.remove([str(i) for i in ids[work][status[work] == "updated"]])
-    if face_rows:
-        index.add(face_ids, np.stack([face_of[i] for i in face_rows]))
-    pairs = _face_pairs(index, face_ids, np.stack([face_of[i] for i in face_rows]) if face_rows else None,
-                        threshold, settings.face_link_k)  # fmt: skip
+    vectors = normalise(np.stack([face_of[i] for i in face_rows]), index.dim) if face_rows else None
+    if bulk and vectors is not None and (len(face_rows) >= EXACT_MIN_QUERIES or index.index_type == FLAT):
+        # a file's batch: exact range search over the stored vectors, whatever the index type (an
+        # approximate index would miss pairs), and the batch against itself only once (symmetric)
+        pairs = new_face_pairs(
+            face_ids, vectors, _gallery(index), threshold, settings.face_link_k, index.ids_of
+        )
+        index.add(face_ids, vectors)
+    else:
+        if face_rows:
+            index.add(face_ids, vectors)
+        pairs = _face_pairs(index, face_ids, vectors, threshold, settings.face_link_k)
 
     clock.lap("faces")
     journal = journal_path(settings)
@@ -491,6 +507,12 @@ def _reject_rows(batch: PreparedBatch, frame: pd.DataFrame, failed: dict[int, st
         }
     )
     batch.rejects = pd.concat([batch.rejects, extra], ignore_index=True).sort_values("row", kind="stable")
+
+
+def _gallery(index: FaceIndex) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The index's (keys, vectors) blocks, its read lock held until the last block has been used."""
+    with index.reading():
+        yield from index.iter_vectors(SEARCH_CHUNK)
 
 
 def _face_pairs(
@@ -630,3 +652,93 @@ def _write(
         bar.update(hi - lo)
     bar.close()
     return links, len(pairs)
+
+
+# ---- the real-time path: a handful of records, one transaction ---------------------------------------------
+# The bulk path above orders its transactions so a crash mid-file is harmless. A handful of records can go in
+# one transaction instead (the API's decisions): all or nothing, one round trip, and the caller's own
+# properties (scores) travel with the account, so a stored account is never without its decision.
+
+
+def face_pairs(
+    index: FaceIndex, ids: list[str], vectors: np.ndarray | None, threshold: float, k: int
+) -> pd.DataFrame:
+    """SAME_FACE pairs (``a < b`` by id, with ``similarity``) between faces already added to ``index`` and
+    the whole gallery."""
+    return _face_pairs(index, ids, vectors, threshold, k)
+
+
+def _one_shot_query() -> str:
+    parts = [
+        "UNWIND $rows AS row MERGE (a:Account {id: row.id})",
+        # an updated account drops what it owned before it is written again
+        "WITH a, row OPTIONAL MATCH (a)-[old]-() WHERE row.clear AND type(old) IN $rels DELETE old",
+        # a ring found for an account never overrides the one batch scoring drew
+        "WITH DISTINCT a, row SET a += row.props, a.ring_id = coalesce(a.ring_id, row.ring_id)",
+    ]
+    for s in schema.SIGNALS:
+        parts.append(
+            f"FOREACH (x IN row.{s.column} | MERGE (n:{s.label} {{id: x}}) MERGE (a)-[:{s.rel}]->(n))"
+        )
+    parts.append(
+        "FOREACH (f IN row.face_out | MERGE (b:Account {id: f.id}) "
+        f"MERGE (a)-[r:{schema.SAME_FACE}]->(b) SET r.similarity = f.similarity)"
+    )
+    parts.append(
+        "FOREACH (f IN row.face_in | MERGE (b:Account {id: f.id}) "
+        f"MERGE (b)-[r:{schema.SAME_FACE}]->(a) SET r.similarity = f.similarity)"
+    )
+    return " ".join(parts)
+
+
+ONE_SHOT_QUERY = _one_shot_query()
+
+
+def one_shot_rows(
+    settings: Settings,
+    frame: pd.DataFrame,
+    positions: Sequence[int],
+    updated: Sequence[bool],
+    face_of: dict[int, np.ndarray],
+    pairs: pd.DataFrame,
+) -> list[dict]:
+    """Rows for ``write_one_shot``: prepared rows ``positions`` of ``frame`` (``updated`` ones are cleared
+    first), each with its signals, face, ``content_hash`` and the SAME_FACE ``pairs`` whose later endpoint
+    it is (a partner outside ``positions`` already exists). Callers may add to each row's ``props`` and set
+    ``ring_id``."""
+    positions = list(positions)
+    if not positions:
+        return []
+    sub = frame.iloc[positions].reset_index(drop=True)
+    props = _props(sub, settings)
+    ids = sub["application_id"].astype(str).to_numpy(dtype=object)
+    hashes = sub["content_hash"].to_numpy(dtype=object)
+    signal_cols = {s.column: sub[s.column].to_numpy(dtype=object) for s in schema.SIGNALS if s.column in sub}
+    rows = []
+    for k, pos in enumerate(positions):
+        p = props[k]
+        p["content_hash"] = str(hashes[k])
+        p["face"] = encode_face(face_of[pos]) if pos in face_of else None
+        row = {"id": str(ids[k]), "props": p, "clear": bool(updated[k]), "ring_id": None}
+        for s in schema.SIGNALS:
+            v = signal_cols[s.column][k] if s.column in signal_cols else None
+            row[s.column] = [] if v is None or (isinstance(v, float) and v != v) else [str(v)]
+        row["face_out"], row["face_in"] = [], []
+        rows.append(row)
+    order = {str(i): k for k, i in enumerate(ids)}
+    for a, b, s in pairs.itertuples(index=False):
+        ka, kb = order.get(a, -1), order.get(b, -1)
+        if ka >= kb:  # written with ``a`` (``a < b``: the relationship points a -> b)
+            rows[ka]["face_out"].append({"id": b, "similarity": float(s)})
+        else:
+            rows[kb]["face_in"].append({"id": a, "similarity": float(s)})
+    return rows
+
+
+def write_one_shot(store: GraphStore, rows: list[dict]) -> None:
+    """Write ``rows`` (from ``one_shot_rows``, or ``{"id", "props"}`` for a property-only update of an
+    existing account) in one transaction: everything or nothing. Meant for a handful of rows."""
+    if not rows:
+        return
+    empty = {s.column: [] for s in schema.SIGNALS} | {"face_out": [], "face_in": [], "clear": False}
+    store.write(ONE_SHOT_QUERY, rows=[empty | {"ring_id": None} | r for r in rows], rels=OWNED_RELS)

@@ -89,11 +89,13 @@ class GNNModel:
         eval_every: int = 5,
         seed: int = 0,
         verbose: bool = False,
+        max_pos_weight: float = 50.0,
     ):
         self.hidden, self.layers, self.dropout = hidden, layers, dropout
         self.lr, self.weight_decay, self.max_epochs, self.patience = lr, weight_decay, max_epochs, patience
         self.eval_every = eval_every
         self.seed, self.verbose = seed, verbose
+        self.max_pos_weight = max_pos_weight
         self.net: HeteroGNN | None = None
         self.epochs_: int = 0
         self.best_val_ap_: float = float("nan")
@@ -117,7 +119,7 @@ class GNNModel:
         x, ei, fw = self._inputs(data)
         yt = torch.from_numpy(np.nan_to_num(y).astype(np.float32))
         pos = max(float(y[tr].sum()), 1.0)
-        pos_weight = torch.tensor(min((len(tr) - pos) / pos, 50.0))
+        pos_weight = torch.tensor(min((len(tr) - pos) / pos, self.max_pos_weight))
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         tr_t = torch.from_numpy(tr)

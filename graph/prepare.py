@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from graph import normalise
 from graph.io import ROW, iter_table, object_frame
 from graph.pseudonymise import Pseudonymiser, load_key
-from graph.schema import SIGNALS
+from graph.schema import KNOWN_COLUMNS, OPTIONAL_FLOAT01, REQUIRED, SIGNALS
 from graph.settings import Settings
-from graph.validate import REJECT_COLUMNS, Validated, validate, write_rejects
+from graph.validate import (
+    MAX_ID_LEN,
+    REJECT_COLUMNS,
+    Validated,
+    _as_embedding,
+    _as_float01,
+    _as_label,
+    validate,
+    write_rejects,
+)
 
 # PII columns that are replaced by pseudonyms; everything else in a prepared frame is safe to store
 PII_COLUMNS = ("full_name", "date_of_birth", *(s.column for s in SIGNALS))
@@ -158,9 +171,133 @@ def prepare_file(
     return batch
 
 
+# ---- a handful of records (the API): the same rules without the column-wise set-up ----------------------
+_ISO_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TOKENS = ("device_id", "document_number", "national_id", "document_template")
+
+
+class _Fallback(Exception):
+    """The record needs the full path: it is rejected (which the full path words), or unusual."""
+
+
+def _present(v: object, numeric: bool = False) -> object:
+    if isinstance(v, str) and not v.strip():
+        return None
+    if not numeric and isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _one(rec: dict, settings: Settings, p: Pseudonymiser) -> tuple[dict, np.ndarray | None]:
+    """One clean record as a prepared row (and its raw face), or ``_Fallback``."""
+    extra = set(settings.extra_columns)
+    if any(k not in KNOWN_COLUMNS and k not in extra for k in rec) or _present(rec.get("selfie_path")):
+        raise _Fallback
+    v = {k: _present(rec.get(k), k in OPTIONAL_FLOAT01 or k == "label") for k in KNOWN_COLUMNS}
+    if any(v[k] is None for k in REQUIRED):
+        raise _Fallback
+    try:
+        app_id = str(v["application_id"]).strip()
+        if len(app_id) > MAX_ID_LEN:
+            raise _Fallback
+        ts = str(v["created_at"])
+        if not _ISO_TS.match(ts):
+            raise _Fallback
+        created = datetime.fromisoformat(ts)
+        created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
+        created = created.astimezone(UTC)
+        dob = normalise.date_of_birth(str(v["date_of_birth"]))
+        name = normalise.name(str(v["full_name"]))
+        canon = {
+            "email": normalise.email,
+            "phone": lambda x: normalise.phone(x, settings.default_phone_region),
+            "address": normalise.address,
+            **dict.fromkeys(_TOKENS, normalise.token),
+        }
+        signals = {c: None if v[c] is None else fn(str(v[c])) for c, fn in canon.items()}
+        signals["ip"], signals["ip_prefix"] = (
+            normalise.ip(str(v["ip"])) if v["ip"] is not None else (None, None)
+        )
+        scores = {c: np.nan if v[c] is None else _as_float01(str(v[c])) for c in OPTIONAL_FLOAT01}
+        label = np.nan if v["label"] is None else _as_label(str(v["label"]))
+        face = None if v["face_embedding"] is None else _as_embedding(v["face_embedding"], settings.face_dim)
+    except ValueError as exc:
+        raise _Fallback from exc
+    row = {
+        "application_id": app_id,
+        "created_at": (created - _EPOCH) // timedelta(milliseconds=1),
+        "created_at_iso": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "birth_year": dob.year,
+        **{
+            s.column: None if signals[s.column] is None else p.pseudonym(s.column, signals[s.column])
+            for s in SIGNALS
+        },
+        **{
+            c: None if v[c] is None else str(v[c]).strip().upper() or None
+            for c in ("document_type", "document_country")
+        },
+        "ring_id": None if v["ring_id"] is None else str(v["ring_id"]),
+        "selfie_path": None,
+        **scores,
+        "label": label,
+        **{c: _present(rec.get(c)) for c in settings.extra_columns},
+        "name_key": p.pseudonym("name", name),
+        "dob_key": p.pseudonym("dob", dob.isoformat()),
+    }
+    return row, face
+
+
+def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseudonymiser) -> PreparedBatch:
+    """``prepare(records_frame(records), ...)`` for a handful of records, about ten times faster: row by row,
+    one frame at the end. Same rules and the same output (``tests/graph/test_prepare_records.py`` checks parity);
+    a batch with any record to reject, or anything unusual, goes through ``prepare`` so rejects read the same."""
+    from graph.io import records_frame
+
+    try:
+        prepared = [_one(r, settings, pseudonymiser) for r in records]
+    except _Fallback:
+        return prepare(records_frame(records), settings, pseudonymiser)
+    if len({row["application_id"] for row, _ in prepared}) < len(prepared):
+        return prepare(records_frame(records), settings, pseudonymiser)
+    with_face = [k for k, (_, face) in enumerate(prepared) if face is not None]
+    faces = np.zeros((0, settings.face_dim), dtype=np.float32)
+    if with_face:
+        faces = np.stack([prepared[k][1] for k in with_face]).astype(np.float32, copy=False)
+        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+    rows = [row for row, _ in prepared]
+    digests = [""] * len(rows)
+    for j, k in enumerate(with_face):
+        digests[k] = hashlib.blake2b(faces[j].tobytes(), digest_size=8).hexdigest()
+    for row, digest in zip(rows, digests, strict=True):
+        text = "\x1f".join([*(str(row[c]) for c in _HASHED), digest])
+        row["content_hash"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    columns = {ROW: np.arange(1, len(rows) + 1)}
+    for c in rows[0] if rows else ():
+        values = [row[c] for row in rows]
+        if c in ("created_at", "birth_year"):
+            columns[c] = np.array(values, dtype=np.int64)
+        elif c in (*OPTIONAL_FLOAT01, "label"):
+            columns[c] = np.array(values, dtype=np.float64)
+        else:
+            columns[c] = np.array(values + [None], dtype=object)[:-1]
+    frame = object_frame(columns)
+    face_ids = np.array([rows[k]["application_id"] for k in with_face] + [None], dtype=object)[:-1]
+    empty = pd.DataFrame({c: [] for c in REJECT_COLUMNS})
+    summary = {
+        "rows": len(rows),
+        "accepted": len(rows),
+        "rejected": 0,
+        "with_face": len(with_face),
+        "ignored_columns": [],
+    }
+    return PreparedBatch(frame, faces, face_ids, empty, summary)
+
+
 __all__ = [
     "PreparedBatch",
     "prepare",
+    "prepare_records",
     "prepare_file",
     "iter_prepare_file",
     "pseudonymise",

@@ -20,6 +20,7 @@ import pandas as pd
 
 from graph.features import NEIGHBOUR_BASE, RELS, features_for_new, is_linking, non_linking_codes, signal_stats
 from graph.hetero import GraphInput, build_heterodata, signal_node_features
+from graph.io import object_frame
 from graph.rings import Ring, RingConfig, extract_rings, ring_assignment
 from graph.schema import MEMBER_OF, SIGNALS
 from graph.tables import ACCOUNT_COLUMNS
@@ -167,9 +168,12 @@ class RealtimeScorer:
 
     def _new_tables(self, frame: pd.DataFrame, same_face: pd.DataFrame | None):
         n = len(frame)
-        accounts = frame.reindex(columns=[c for c in ACCOUNT_COLUMNS if c != "id"])
-        accounts.insert(0, "id", frame["application_id"].astype(str).to_numpy())
-        accounts.index = range(n)
+        # only the account columns, built from arrays: reindexing a wide prepared frame costs more than
+        # everything else for the one-row frames of real-time decisions
+        cols = {"id": np.array([str(v) for v in frame["application_id"]] + [None], dtype=object)[:-1]}
+        for c in ACCOUNT_COLUMNS[1:]:
+            cols[c] = frame[c].to_numpy() if c in frame else np.full(n, np.nan)
+        accounts = object_frame(cols)
         acc, rel, sig = [], [], []
         for s in SIGNALS:
             if s.column in frame:
@@ -189,7 +193,7 @@ class RealtimeScorer:
         if same_face is not None and len(same_face):
             new_pos = {a: i for i, a in enumerate(accounts["id"])}
             nw = np.array([new_pos.get(str(a), -1) for a in same_face["application_id"]], dtype=np.int64)
-            ex = self.pos.reindex(same_face["match_id"].astype(str)).fillna(-1).to_numpy(np.int64)
+            ex = np.array([self.pos.get(str(m), -1) for m in same_face["match_id"]], dtype=np.int64)
             ok = (nw >= 0) & (ex >= 0)
             sf = {
                 "new": nw[ok],

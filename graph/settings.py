@@ -7,6 +7,7 @@ file), so that the CLI, the API and the batch jobs agree without passing flags a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     face_model: str = "dlib"
     # IVF cells probed per face search once the gallery is large (recall vs latency; see bench_faces.py)
     face_nprobe: int = 64
+    # index for large galleries: "auto" (exact below 50k faces, then IVF-Flat), "flat", "ivf_flat" or "hnsw"
+    # (faster 1:N at 1M, slower to grow); applies when an index is built, a saved index keeps its type
+    face_index_type: Literal["auto", "flat", "ivf_flat", "hnsw"] = "auto"
+    # HNSW search beam (recall vs latency; see bench_faces.py)
+    face_ef_search: int = Field(256, gt=0)
 
     # -- graph store
     # Neo4j Bolt URI; when unset, ringwatch runs the embedded ArcadeDB itself

@@ -113,8 +113,11 @@ def train(
     settings: Settings,
     config: TrainConfig | None = None,
     progress=print,
+    benign_groups: np.ndarray | None = None,
 ) -> Artifact:
-    """``labels``: 1/0 per account, NaN when unknown. ``groups``: ring-aware group key per account."""
+    """``labels``: 1/0 per account, NaN when unknown. ``groups``: ring-aware group key per account.
+    ``benign_groups``: optional look-alike group per account (household, carrier NAT...); the decline threshold
+    then bounds the worst group on the held-out side (``graph.calibration``). Never a model feature."""
     cfg = config or TrainConfig()
     labels = np.asarray(labels, dtype=np.float64)
     known = ~np.isnan(labels)
@@ -138,8 +141,9 @@ def train(
     y_hold = labels[hold]
     metrics = {name: account_metrics(y_hold, p[hold]) for name, p in raw.items()}
     shipped = max((n for n in raw if n != "rules"), key=lambda n: metrics[n]["auprc"], default="rules")
+    hold_groups = None if benign_groups is None else np.asarray(benign_groups, dtype=object)[hold]
     cal = Calibrator.fit(
-        raw[shipped][hold], y_hold, settings.target_fpr, settings.review_fpr, cfg.calibration
+        raw[shipped][hold], y_hold, settings.target_fpr, settings.review_fpr, cfg.calibration, hold_groups
     )
     created = datetime.now(UTC)
     digest = hashlib.sha1(json.dumps(metrics, sort_keys=True).encode()).hexdigest()[:6]

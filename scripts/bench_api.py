@@ -7,7 +7,8 @@ measured from that scheduled time, so a slow server cannot hide queueing by slow
     .venv/bin/python scripts/bench_api.py                       # 100k accounts, 50 req/s for 60 s
     .venv/bin/python scripts/bench_api.py --accounts 20000 --duration 20 --keep /tmp/rw-bench
 
-Set-up (generate, ingest, train, batch-score) is cached in --keep DIR, so a second run only measures.
+Set-up (generate, ingest, train, batch-score) is cached in --keep DIR, so a second run only measures;
+--prepare-only builds that cache and stops.
 """
 
 from __future__ import annotations
@@ -240,6 +241,7 @@ def main() -> None:
     ap.add_argument("--models", default="rules,gbt", help="models to train (rules,gbt,gnn); the best ships")
     ap.add_argument("--keep", type=Path, default=None, help="data dir to keep (and reuse) between runs")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    ap.add_argument("--prepare-only", action="store_true", help="build the --keep set-up cache, then stop")
     args = ap.parse_args()
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="rw-bench-api-"))
@@ -249,6 +251,8 @@ def main() -> None:
     proc = None
     try:
         new_file = prepare_data(settings, args.accounts, extra, args.seed, tuple(args.models.split(",")))
+        if args.prepare_only:
+            return
         # fresh ids per run, so a rerun measures new applications rather than idempotent replays
         run = f"-run{time.time_ns()}"
         records = [

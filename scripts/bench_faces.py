@@ -5,9 +5,14 @@ geometry with repeat captures). Queries are extra rows of the same draw, so a fe
 capture of a gallery identity) and most are not, as at onboarding. "Exact" is brute-force inner product.
 
     .venv/bin/python scripts/bench_faces.py                      # 100k + LFW
-    .venv/bin/python scripts/bench_faces.py --sizes 100000 1000000 --types ivf_flat
+    flock /tmp/ringwatch-bench.lock .venv/bin/python scripts/bench_faces.py --sizes 1000000 --types hnsw_index \
+        --lfw-draws 0 --link-ef 32 --index-cache /tmp/rw-faces-cache --out out/bench_faces_1m.json
 
-Figures are printed and written to ``out/bench_faces.json``. Timings on a shared machine are noisy.
+``--types`` picks what is compared: ``flat`` (exact), the shipped ``FaceIndex`` as ``hnsw_index`` and
+``ivf_flat`` (each with a recall sweep and then all-pairs linking), and bare FAISS ``hnsw`` and
+``ivf_sq8_refine`` candidates. ``--index-cache`` keeps a built FaceIndex (and its build figures) so a rerun
+of the same size and parameters skips the build. Figures are printed and written to ``--out``. Timings on a
+shared machine are noisy: the load average is recorded at the start and the end.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from embeddings.calibrate import calibrate, identification, pair_scores  # noqa: E402
-from embeddings.index import FaceIndex, choose_nlist, normalise  # noqa: E402
-from embeddings.linking import link_all_pairs  # noqa: E402
+from embeddings.index import HNSW_EF_CONSTRUCTION, HNSW_M, FaceIndex, choose_nlist, normalise  # noqa: E402
+from embeddings.linking import _top_k_above, link_all_pairs  # noqa: E402
 from graph.synth.faces import sample_embeddings  # noqa: E402
 
 SHARED = Path(os.environ.get("RINGWATCH_SHARED_DATA", ROOT / ".." / "shared" / "data"))
@@ -206,6 +211,13 @@ def quality(found: np.ndarray, ex_i: np.ndarray, ex_s: np.ndarray, threshold: fl
         "mate_in_top10": float(np.mean(np.array(mate_hit)[m])),
         "mate_in_exact_top10": float(np.mean(np.array(mate_exact)[m])),
         "recall_above_threshold": recall_above(found, ex_i, ex_s, threshold),
+        # mated: mostly the query's other captures; non-mated: twins and the impostor tail near the threshold
+        "recall_above_threshold_mated": recall_above(found[m], ex_i[m], ex_s[m], threshold),
+        "recall_above_threshold_nonmated": recall_above(found[~m], ex_i[~m], ex_s[~m], threshold),
+        "exact_neighbours_above_threshold": [
+            int((ex_s[m] >= threshold).sum()),
+            int((ex_s[~m] >= threshold).sum()),
+        ],
     }
 
 
@@ -254,67 +266,171 @@ def bench_size(n: int, args: argparse.Namespace) -> dict:
             result["candidates"] += bench_raw(
                 kind, x, q, ex_i, ex_s, cal.same_face_threshold, truth, n, sweep
             )
-    if "ivf_flat" in args.types:
-        result["face_index"] = bench_face_index(x, q, ex_i, ex_s, ident[:n], cal, truth, args)
+    face_kinds = [k for k in args.types if k in ("hnsw_index", "ivf_flat")]
+    if face_kinds:
+        threshold = cal.same_face_threshold
+        pairs_true = true_pairs(x, ident[:n], threshold)
+        exact_rows = sampled_exact_pairs(x, threshold, args.link_check_rows, args.seed)
+        result["face_index"] = {}
+        for kind in face_kinds:
+            result["face_index"][kind] = bench_face_index(
+                kind, x, q, ex_i, ex_s, cal, truth, pairs_true, exact_rows, args
+            )
+            gc.collect()
     return result
 
 
-def bench_face_index(x, q, ex_i, ex_s, ident, cal, truth, args) -> dict:
-    """The shipped FaceIndex (IVF-Flat), an nprobe sweep, then all-pairs linking at the calibrated threshold."""
-    n = len(x)
-    ids = [f"app-{i}" for i in range(n)]
+def build_face_index(kind: str, x: np.ndarray, args: argparse.Namespace) -> tuple[FaceIndex, dict]:
+    """Build the shipped FaceIndex, or load it from ``--index-cache`` with the figures of its build."""
+    index_type = "hnsw" if kind == "hnsw_index" else kind
+    params = {"hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction} if index_type == "hnsw" else {}
+    tag = "_".join([index_type, str(len(x)), str(args.seed), *(str(v) for v in params.values())])
+    cache = args.index_cache / f"{tag}.index" if args.index_cache else None
     gc.collect()
+    if cache and cache.exists():
+        info = json.loads(cache.with_suffix(".json").read_text())
+        index = FaceIndex.load(cache)
+        print(f"  FaceIndex {tag} loaded from {cache} (built in {info['build_s']}s)", flush=True)
+        return index, {**info, "loaded_from_cache": str(cache)}
+    ids = [f"app-{i}" for i in range(len(x))]
     rss0 = rss_gb()
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    index = FaceIndex.build(ids, x, index_type="ivf_flat")
+    index = FaceIndex.build(ids, x, index_type=index_type, **params)
     build = time.perf_counter() - t0
-    mem = rss_gb() - rss0
-    out = {
+    info = {
         "type": index.index_type,
-        "nlist": int(index._index.nlist),
+        **params,
+        **({"nlist": int(index._index.nlist)} if index_type == "ivf_flat" else {}),
         "build_s": round(build, 1),
-        "index_mem_gb": round(mem, 2),
-        "sweep": [],
+        "index_mem_gb": round(rss_gb() - rss0, 2),
+        "build_load_avg_1m": [round(load0, 1), round(os.getloadavg()[0], 1)],
     }
-    print(f"  FaceIndex built in {build:.0f}s, +{mem:.2f} GB RSS, nlist {out['nlist']}", flush=True)
-    for nprobe in args.nprobe:
-        _, found = index.search_arrays(q, 10, nprobe=nprobe)
+    print(f"  FaceIndex built: {info}", flush=True)
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        index.save(cache)
+        cache.with_suffix(".json").write_text(json.dumps(info))
+    return index, info
+
+
+def bench_face_index(kind, x, q, ex_i, ex_s, cal, truth, pairs_true, exact_rows, args) -> dict:
+    """The shipped FaceIndex: a recall/latency sweep, then all-pairs linking at the calibrated threshold."""
+    index, out = build_face_index(kind, x, args)
+    knob, values = ("ef_search", args.ef) if kind == "hnsw_index" else ("nprobe", args.nprobe)
+    out["sweep"] = []
+    for value in values:
+        opt = {knob: value}
+        _, found = index.search_arrays(q, 10, **opt)
         row = {
-            "nprobe": nprobe,
+            knob: value,
             **quality(found, ex_i, ex_s, cal.same_face_threshold, truth),
-            **latency(lambda v, p=nprobe: index.search_arrays(v, 10, nprobe=p), q),
+            **latency(lambda v, o=opt, ix=index: ix.search_arrays(v, 10, **o), q),
         }
         out["sweep"].append(row)
         print(f"  {row}", flush=True)
     for key in ("recall@10", "recall_above_threshold", "mate_in_top10"):
         ok = [r for r in out["sweep"] if r[key] >= 0.99]
-        out[f"smallest_nprobe_{key}>=0.99"] = min(ok, key=lambda r: r["nprobe"]) if ok else None
+        out[f"smallest_{knob}_{key}>=0.99"] = min(ok, key=lambda r: r[knob]) if ok else None
+    out["linking"] = []
+    for value in args.link_ef if kind == "hnsw_index" else args.link_nprobe:
+        if args.link_sample_rows:
+            row = bench_linking_sampled(index, x, {knob: value}, cal, exact_rows, args)
+        else:
+            row = bench_linking(index, {knob: value}, cal, pairs_true, exact_rows, args)
+        out["linking"].append(row)
+    out["peak_rss_gb"] = round(peak_rss_gb(), 2)
+    del index
+    return out
+
+
+def bench_linking(index: FaceIndex, opt: dict, cal, pairs_true: set, exact_rows: dict, args) -> dict:
+    """All-pairs linking, checked against every same-identity pair above the threshold and against an exact
+    scan of sampled gallery rows (every neighbour above the threshold, impostors and twins included)."""
     threshold = cal.same_face_threshold
-    truth = true_pairs(x, ident, threshold)
-    del x
-    gc.collect()
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    pairs = link_all_pairs(index, threshold, k=args.link_k, nprobe=args.link_nprobe, batch_size=16_384)
+    pairs = link_all_pairs(index, threshold, k=args.link_k, batch_size=16_384, progress=False, **opt)
     link_s = time.perf_counter() - t0
-    found = {
-        (min(int(a[4:]), int(b[4:])), max(int(a[4:]), int(b[4:])))
-        for a, b in zip(pairs.id_a, pairs.id_b, strict=True)
-    }
-    genuine_found = len(found & truth)
-    out["linking"] = {
+    a = np.array([int(v[4:]) for v in pairs.id_a], dtype=np.int64)
+    b = np.array([int(v[4:]) for v in pairs.id_b], dtype=np.int64)
+    found = set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
+    want = {(min(r, c), max(r, c)) for r, cols in exact_rows.items() for c in cols}
+    out = {
         "threshold": round(threshold, 4),
         "threshold_fnir": round(cal.fnir_at_same_face_threshold, 4),
         "k": args.link_k,
-        "nprobe": args.link_nprobe,
+        **opt,
         "seconds": round(link_s, 1),
+        "load_avg_1m": [round(load0, 1), round(os.getloadavg()[0], 1)],
         "pairs": len(pairs),
-        "true_pairs_above_threshold": len(truth),
-        "recall_of_true_pairs": round(genuine_found / max(1, len(truth)), 4),
-        "impostor_pairs": len(found - truth),
+        "true_pairs_above_threshold": len(pairs_true),
+        "recall_of_true_pairs": round(len(found & pairs_true) / max(1, len(pairs_true)), 4),
+        "other_pairs": len(found - pairs_true),
+        "sampled_rows": len(exact_rows),
+        "exact_pairs_of_sampled_rows": len(want),
+        "recall_of_exact_pairs_of_sampled_rows": round(len(found & want) / max(1, len(want)), 4),
     }
-    print(f"  linking: {out['linking']}", flush=True)
-    out["peak_rss_gb"] = round(peak_rss_gb(), 2)
+    print(f"  linking: {out}", flush=True)
     return out
+
+
+def bench_linking_sampled(index: FaceIndex, x: np.ndarray, opt: dict, cal, exact_rows: dict, args) -> dict:
+    """The all-pairs pass on sampled gallery rows only, for galleries where the whole pass would not fit the
+    time available: each face's search is independent, so the pass takes (time per face) x n, and recall is
+    that of the sampled rows' exact neighbours above the threshold, found from either end as in the full pass
+    (the partners' own searches are run too, but not timed)."""
+    threshold = cal.same_face_threshold
+    rows = np.array(sorted(exact_rows), dtype=np.int64)[: args.link_sample_rows]
+    partners = np.setdiff1d(np.concatenate([exact_rows[int(r)] for r in rows] + [rows[:0]]), rows)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    found_from = link_rows(index, x, rows, threshold, opt, args.link_k)
+    per_face = (time.perf_counter() - t0) / len(rows)
+    found_from.update(link_rows(index, x, partners, threshold, opt, args.link_k))
+    want = {(int(r), int(c)) for r in rows.tolist() for c in exact_rows[r].tolist()}
+    got = {(r, c) for r, c in want if c in found_from.get(r, ()) or r in found_from.get(c, ())}
+    out = {
+        "threshold": round(threshold, 4),
+        "k": args.link_k,
+        **opt,
+        "sampled_rows": len(rows),
+        "seconds_per_face": round(per_face, 6),
+        "extrapolated_seconds_for_gallery": round(per_face * len(x), 1),
+        "load_avg_1m": [round(load0, 1), round(os.getloadavg()[0], 1)],
+        "exact_pairs_of_sampled_rows": len(want),
+        "recall_of_exact_pairs_of_sampled_rows": round(len(got) / max(1, len(want)), 4),
+    }
+    print(f"  linking (sampled): {out}", flush=True)
+    return out
+
+
+def link_rows(index: FaceIndex, x, rows: np.ndarray, threshold: float, opt: dict, k: int) -> dict[int, set]:
+    """What ``link_all_pairs`` keeps for these gallery rows: up to ``k`` neighbours above the threshold."""
+    out: dict[int, set] = {}
+    for lo in range(0, len(rows), 16_384):
+        part = rows[lo : lo + 16_384]
+        sims, keys = index.search_arrays(x[part], k + 1, **opt)
+        # FaceIndex.build gave row i the key i
+        sims, keys = _top_k_above(sims, keys, part, threshold, k)
+        for r, krow in zip(part.tolist(), keys.tolist(), strict=True):
+            out[r] = {c for c in krow if c >= 0}
+    return out
+
+
+def sampled_exact_pairs(x: np.ndarray, threshold: float, rows: int, seed: int) -> dict[int, np.ndarray]:
+    """Every gallery neighbour at or above the threshold of ``rows`` random gallery rows, by brute force."""
+    pick = np.sort(np.random.default_rng(seed + 7).choice(len(x), size=min(rows, len(x)), replace=False))
+    out: dict[int, list[np.ndarray]] = {int(r): [] for r in pick}
+    for qlo in range(0, len(pick), 1024):
+        qrows = pick[qlo : qlo + 1024]
+        qv = x[qrows]
+        for lo in range(0, len(x), 131_072):
+            r, c = np.nonzero(qv @ x[lo : lo + 131_072].T >= threshold)
+            for i, j in zip(qrows[r].tolist(), (c + lo).tolist(), strict=True):
+                if i != j:
+                    out[i].append(j)
+    return {r: np.array(v, dtype=np.int64) for r, v in out.items()}
 
 
 def true_pairs(x: np.ndarray, ident: np.ndarray, threshold: float) -> set[tuple[int, int]]:
@@ -385,12 +501,24 @@ def main() -> None:
     ap.add_argument(
         "--types",
         nargs="*",
-        default=["flat", "ivf_flat", "hnsw", "ivf_sq8_refine"],
+        default=["flat", "hnsw_index", "ivf_flat", "ivf_sq8_refine"],
         help="index types to compare",
     )
-    ap.add_argument("--nprobe", type=int, nargs="*", default=[8, 16, 32, 64, 128, 256])
+    ap.add_argument("--nprobe", type=int, nargs="*", default=[16, 32, 64, 128, 256])
+    ap.add_argument("--ef", type=int, nargs="*", default=[16, 32, 64, 128, 256, 512])
+    ap.add_argument("--hnsw-m", type=int, default=HNSW_M)
+    ap.add_argument("--ef-construction", type=int, default=HNSW_EF_CONSTRUCTION)
+    ap.add_argument("--index-cache", type=Path, default=None, help="folder to keep built FaceIndexes in")
     ap.add_argument("--link-k", type=int, default=20)
-    ap.add_argument("--link-nprobe", type=int, default=8)
+    ap.add_argument("--link-nprobe", type=int, nargs="*", default=[8])
+    ap.add_argument("--link-ef", type=int, nargs="*", default=[32])
+    ap.add_argument("--link-check-rows", type=int, default=4000, help="rows checked exactly for link recall")
+    ap.add_argument(
+        "--link-sample-rows",
+        type=int,
+        default=0,
+        help="time the all-pairs pass on this many of the checked rows and extrapolate (0: the whole pass)",
+    )
     ap.add_argument("--lfw-draws", type=int, default=10)
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench_faces.json")
     args = ap.parse_args()

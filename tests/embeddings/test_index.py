@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.index import FLAT, IVF_FLAT, FaceIndex, read_header
+from embeddings.index import FLAT, HNSW, INDEX_TYPES, IVF_FLAT, FaceIndex, read_header
 
 DIM = 32
 
@@ -39,10 +39,12 @@ def ids_for(n: int, offset: int = 0) -> list[str]:
     return [f"app-{i + offset}" for i in range(n)]
 
 
-def test_flat_search_equals_brute_force():
+@pytest.mark.parametrize("kind", ["auto", HNSW])
+def test_flat_search_equals_brute_force(kind: str):
+    """Exact search, and HNSW with a beam as wide as the gallery (which makes it exhaustive)."""
     x, q = clustered(3000), clustered(40, seed=1)
-    index = FaceIndex.build(ids_for(len(x)), x)
-    assert index.index_type == FLAT
+    index = FaceIndex.build(ids_for(len(x)), x, index_type=kind, ef_search=3000)
+    assert index.index_type == (FLAT if kind == "auto" else HNSW)
     hits = index.search(q, k=10)
     order, sims = brute_force(x, q, 10)
     for row, want_idx, want_sim in zip(hits, order, sims, strict=True):
@@ -64,7 +66,7 @@ def test_ivf_with_all_cells_probed_is_exact():
     assert np.mean([t == f"app-{o}" for t, o in zip(top1, order[:, 0], strict=True)]) >= 0.9
 
 
-@pytest.mark.parametrize("kind", [FLAT, IVF_FLAT])
+@pytest.mark.parametrize("kind", INDEX_TYPES)
 def test_save_load_round_trip(tmp_path: Path, kind: str):
     x, q = clustered(2500), clustered(20, seed=3)
     index = FaceIndex.build(ids_for(len(x)), x, index_type=kind)
@@ -77,14 +79,16 @@ def test_save_load_round_trip(tmp_path: Path, kind: str):
     assert read_header(path)["dim"] == DIM and read_header(path)["metric"] == "cosine"
     assert loaded.search(q, k=7) == index.search(q, k=7)
     assert "app-7" not in loaded and "app-9" in loaded
+    assert loaded.index_type == kind and loaded.header()["tombstones"] == (2 if kind == HNSW else 0)
     # a loaded index keeps working: new ids get fresh keys, not recycled ones
     loaded.add(["new"], x[:1])
     assert loaded.search(x[:1], k=1)[0][0][1] == pytest.approx(1.0, abs=1e-5)
     assert {i for i, _ in loaded.search(x[:1], k=2)[0]} == {"app-0", "new"}
 
 
-def test_truncated_or_foreign_file_is_refused(tmp_path: Path):
-    index = FaceIndex.build(ids_for(100), clustered(100))
+@pytest.mark.parametrize("kind", INDEX_TYPES)
+def test_truncated_or_foreign_file_is_refused(tmp_path: Path, kind: str):
+    index = FaceIndex.build(ids_for(2000), clustered(2000), index_type=kind)
     path = tmp_path / "faces.index"
     index.save(path)
     data = path.read_bytes()
@@ -151,9 +155,10 @@ def test_killed_during_save_leaves_a_readable_index(tmp_path: Path):
     assert len(FaceIndex.load(path)) in (20_000, 30_000)
 
 
-def test_remove_and_replace():
-    x = clustered(500)
-    index = FaceIndex.build(ids_for(500), x)
+@pytest.mark.parametrize("kind", INDEX_TYPES)
+def test_remove_and_replace(kind: str):
+    x = clustered(2000)[:500]
+    index = FaceIndex.build(ids_for(500), x, index_type=kind, nprobe=10_000)
     assert index.remove(["app-0", "app-1", "missing"]) == 2
     assert len(index) == 498 and "app-0" not in index
     assert all(i not in {"app-0", "app-1"} for i, _ in index.search(x[0], k=10)[0])
@@ -165,9 +170,11 @@ def test_remove_and_replace():
 
 
 def test_auto_switches_to_ivf_when_large(monkeypatch: pytest.MonkeyPatch):
+    """An index saved while IVF was the large type keeps growing and retraining as IVF."""
     import embeddings.index as mod
 
     monkeypatch.setattr(mod, "FLAT_MAX", 1000)
+    monkeypatch.setattr(mod, "choose_index_type", lambda n: FLAT if n < 1000 else IVF_FLAT)
     x = clustered(1500)
     index = FaceIndex(DIM)
     index.add(ids_for(900), x[:900])
@@ -206,9 +213,10 @@ def test_empty_index_search():
     assert index.search(clustered(2), k=3) == [[], []]
 
 
-def test_concurrent_searches_with_one_writer():
+@pytest.mark.parametrize("kind", INDEX_TYPES)
+def test_concurrent_searches_with_one_writer(kind: str):
     x = clustered(4000)
-    index = FaceIndex.build(ids_for(2000), x[:2000])
+    index = FaceIndex.build(ids_for(2000), x[:2000], index_type=kind, nprobe=10_000)
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -242,7 +250,7 @@ def test_built_ivf_is_not_retrained_by_the_next_small_add(monkeypatch: pytest.Mo
     monkeypatch.setattr(mod, "FLAT_MAX", 1000)
     monkeypatch.setattr(mod, "TRAIN_POINTS_PER_CELL", 40)
     x = clustered(6000)
-    index = FaceIndex.build(ids_for(5000), x[:5000])
+    index = FaceIndex.build(ids_for(5000), x[:5000], index_type=IVF_FLAT)
     assert index.index_type == IVF_FLAT and index.header()["trained_on"] == 5000
     quantizer_before = faiss_centroids(index)
     index.add(ids_for(100, offset=5000), x[5000:5100])
@@ -256,9 +264,10 @@ def faiss_centroids(index: FaceIndex) -> np.ndarray:
     return faiss.rev_swig_ptr(q.get_xb(), q.ntotal * q.d).copy()
 
 
-def test_search_ids_matches_search():
+@pytest.mark.parametrize("kind", INDEX_TYPES)
+def test_search_ids_matches_search(kind: str):
     x = clustered(800)
-    index = FaceIndex.build(ids_for(800), x)
+    index = FaceIndex.build(ids_for(800), x, index_type=kind)
     sims, ids = index.search_ids(x[:5], k=3)
     hits = index.search(x[:5], k=3)
     assert [
@@ -290,3 +299,46 @@ def test_bulk_search_on_ivf_is_exact():
     _, approximate = index.search_ids(queries, k=5)
     assert (approximate == expected).mean() < 0.99
     np.testing.assert_allclose(sims, np.take_along_axis(q @ g.T, exact, axis=1), atol=1e-5)
+
+
+def test_hnsw_tombstones_are_filtered_then_rebuilt_away(monkeypatch: pytest.MonkeyPatch):
+    """HNSW cannot delete: removed faces stay in the graph, never come back from a search, and the graph is
+    rebuilt from the live vectors once the tombstones pass their share."""
+    import embeddings.index as mod
+
+    monkeypatch.setattr(mod, "TOMBSTONE_REBUILD_MIN", 50)
+    x = clustered(1000)
+    index = FaceIndex.build(ids_for(1000), x, index_type=HNSW)
+    gone = ids_for(150)  # below 20% of 1,000: kept as tombstones
+    assert index.remove(gone) == 150
+    assert len(index) == 850 and index._index.ntotal == 1000 and index.header()["tombstones"] == 150
+    # the nearest live neighbours of a removed face, not the face itself
+    _, ids = index.search_ids(x[:150], k=20)
+    assert not set(ids.ravel()) & set(gone)
+    assert {k for k, _ in index.iter_vectors(100) for k in k.tolist()} == set(range(150, 1000))
+    assert index.remove(ids_for(100, offset=150)) == 100  # 250 > 20%: rebuilt without tombstones
+    assert index._index.ntotal == len(index) == 750 and index.header()["tombstones"] == 0
+    assert index.search(x[500], k=1)[0][0][0] == "app-500"
+    index.add(["app-3"], x[3])  # a removed id can come back
+    assert index.search(x[3], k=1)[0][0][0] == "app-3"
+
+
+def test_auto_grows_into_the_chosen_large_type(monkeypatch: pytest.MonkeyPatch):
+    import embeddings.index as mod
+
+    monkeypatch.setattr(mod, "FLAT_MAX", 1000)
+    large = mod.choose_index_type(10**6)
+    assert large in (IVF_FLAT, HNSW) and mod.choose_index_type(999) == FLAT
+    x = clustered(1500)
+    index = FaceIndex(DIM)
+    index.add(ids_for(1200), x[:1200])
+    assert index.index_type == large
+    index.add(ids_for(300, offset=1200), x[1200:])
+    assert index.search(x[1400], k=1)[0][0][0] == "app-1400"
+
+
+def test_bad_parameters_are_rejected():
+    with pytest.raises(ValueError, match="index_type"):
+        FaceIndex(DIM, index_type="hnsw_pq")
+    with pytest.raises(ValueError, match="ef_search"):
+        FaceIndex(DIM, index_type=HNSW, ef_search=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embeddings.index import FLAT, IVF_FLAT, FaceIndex
+from embeddings.index import INDEX_TYPES, FaceIndex
 from embeddings.linking import link_all_pairs
 
 
@@ -26,7 +26,7 @@ def brute_pairs(ids: list[str], x: np.ndarray, threshold: float) -> set[tuple[st
     return {(min(ids[a], ids[b]), max(ids[a], ids[b])) for a, b in zip(i, j, strict=True)}
 
 
-@pytest.mark.parametrize("kind", [FLAT, IVF_FLAT])
+@pytest.mark.parametrize("kind", INDEX_TYPES)
 def test_links_match_brute_force(kind: str):
     ids, x = gallery()
     index = FaceIndex.build(ids, x, index_type=kind)

@@ -106,3 +106,68 @@ def test_heterodata_has_every_relation_and_reverse(toy_graph):
     # every signal node in the GNN graph links at least two accounts
     dev = data["account", "used_device", "Device"].edge_index[1]
     assert int(np.bincount(dev.numpy()).min()) >= 2
+
+
+def test_popular_signals_below_the_hub_cap_do_not_join_components():
+    t = _tiny()
+    f, state = compute_features(t, FeatureConfig(comp_degree=2))
+    # dev1 (3 users) still links a, b, c for the neighbour features, but joins no component
+    assert f["n_rare"][0] == 1
+    assert state.component[0] != state.component[1]
+    assert state.component[1] == state.component[2]  # the face match still joins b and c
+    assert f["comp_size"][0] == 0
+
+
+def _prefix_burst() -> GraphTables:
+    """Four applications from one quiet /24 within an hour: a and b share an address (a household), c and d
+    live elsewhere; c, d share a document template; e applies from the /24 a week later."""
+    minute, day = 60_000, 86_400_000
+    n = 5
+    accounts = pd.DataFrame(
+        {
+            "id": list("abcde"),
+            "created_at": [0, 10 * minute, 20 * minute, 30 * minute, 7 * day],
+            "name_key": list("vwxyz"),
+            "dob_key": list("vwxyz"),
+            "birth_year": [1990] * n,
+            "liveness_score": [0.9] * n,
+            "document_authenticity_score": [0.9] * n,
+            "label": [0.0, 0.0, 1.0, 1.0, 0.0],
+        }
+    )
+    links = pd.DataFrame(
+        {
+            "account": [*range(n), *range(n), 2, 3],
+            "rel": ["FROM_PREFIX"] * n + ["LIVES_AT"] * n + ["HAS_TEMPLATE"] * 2,
+            "signal": ["p1"] * n + ["home", "home", "x1", "x2", "x3"] + ["t1", "t1"],
+        }
+    )
+    return GraphTables(accounts, links, pd.DataFrame({"src": [], "dst": [], "similarity": []}))
+
+
+def test_prefix_bursts_count_strangers_not_the_household():
+    f, _ = compute_features(_prefix_burst())
+    # within 2 hours: a sees b (same address), c, d: two strangers; c sees a, b, d: three
+    assert np.allclose(f["prefix_burst_strangers"], np.log1p([2, 2, 3, 3, 0]))
+    assert np.allclose(f["prefix_burst_template"], np.log1p([0, 0, 1, 1, 0]))
+
+
+def test_prefix_bursts_of_a_new_account_match_batch():
+    tables = _prefix_burst()
+    full, _ = compute_features(tables)
+    old_links = tables.links[tables.links["account"] != 3]
+    old_links = old_links.assign(account=old_links["account"].replace({4: 3}))
+    old = GraphTables(tables.accounts.iloc[[0, 1, 2, 4]].reset_index(drop=True), old_links, tables.same_face)
+    _, st = compute_features(old)
+    new_links = tables.links[tables.links["account"] == 3].assign(account=0)
+    nf = features_for_new(
+        st,
+        tables.accounts.iloc[[3]],
+        new_links,
+        {"new": np.zeros(0, np.int64), "existing": np.zeros(0, np.int64), "similarity": np.zeros(0)},
+        np.zeros(4, np.int64),
+        np.zeros(4, np.int64),
+        np.zeros((4, 6)),
+    )
+    for c in ("prefix_burst_strangers", "prefix_burst_template", "from_prefix_burst"):
+        assert np.isclose(nf.frame[c][0], full[c][3]), c

@@ -134,3 +134,18 @@ def test_review_labels_override_ingested_and_file_labels(toy_graph):
     merged = merge_review_labels(toy_tables, file_labels, reviews).set_index("application_id")["label"]
     assert merged.to_dict() == {ids[2]: 1, ids[0]: 0, ids[1]: 1}
     assert merge_review_labels(toy_tables, file_labels, reviews.iloc[:0]) is file_labels
+
+
+def test_benign_groups_follow_the_accounts_not_the_label_file_order(toy_graph):
+    from graph.batch import benign_groups_for
+
+    tables, truth = toy_graph
+    ids = tables.accounts["id"].astype(str).to_numpy()
+    labels = truth.sample(frac=1.0, random_state=0).iloc[: len(truth) // 2]
+    groups = benign_groups_for(tables, labels)
+    want = labels.set_index("application_id")["scenario"].reindex(ids)
+    assert len(groups) == len(ids) and want.notna().any()
+    assert (groups[want.notna().to_numpy()] == want.dropna().to_numpy()).all()
+    assert pd.isna(groups[want.isna().to_numpy()]).all()
+    assert benign_groups_for(tables, labels.drop(columns="scenario")) is None
+    assert benign_groups_for(tables, None) is None
