@@ -399,7 +399,7 @@ def _ingest_batch(
     else:
         if face_rows:
             index.add(face_ids, vectors)
-        pairs = _face_pairs(index, face_ids, vectors, threshold, settings.face_link_k)
+        pairs = face_pairs(index, face_ids, vectors, threshold, settings.face_link_k)
 
     clock.lap("faces")
     journal = journal_path(settings)
@@ -515,10 +515,11 @@ def _gallery(index: FaceIndex) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield from index.iter_vectors(SEARCH_CHUNK)
 
 
-def _face_pairs(
+def face_pairs(
     index: FaceIndex, ids: list[str], vectors: np.ndarray | None, threshold: float, k: int
 ) -> pd.DataFrame:
-    """SAME_FACE pairs (``a < b`` by id) between the new faces and the whole gallery, new faces included."""
+    """SAME_FACE pairs (``a < b`` by id, with ``similarity``) between new faces, already added to
+    ``index``, and the whole gallery."""
     if vectors is None or not len(ids) or len(index) < 2:
         return pd.DataFrame({"a": [], "b": [], "similarity": []})
     a_parts, b_parts, s_parts = [], [], []
@@ -658,14 +659,6 @@ def _write(
 # The bulk path above orders its transactions so a crash mid-file is harmless. A handful of records can go in
 # one transaction instead (the API's decisions): all or nothing, one round trip, and the caller's own
 # properties (scores) travel with the account, so a stored account is never without its decision.
-
-
-def face_pairs(
-    index: FaceIndex, ids: list[str], vectors: np.ndarray | None, threshold: float, k: int
-) -> pd.DataFrame:
-    """SAME_FACE pairs (``a < b`` by id, with ``similarity``) between faces already added to ``index`` and
-    the whole gallery."""
-    return _face_pairs(index, ids, vectors, threshold, k)
 
 
 def _one_shot_query() -> str:

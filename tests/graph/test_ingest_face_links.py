@@ -7,7 +7,7 @@ import pandas as pd
 
 from embeddings.index import FaceIndex
 from graph.face_links import new_face_pairs
-from graph.ingest import _face_pairs, _gallery
+from graph.ingest import _gallery, face_pairs
 
 DIM = 64
 
@@ -69,7 +69,7 @@ def test_bulk_pairs_equal_the_exact_search_with_a_gallery_and_the_cap():
     assert got["similarity"].min() >= threshold
     # and the same as the top-k search that ingest used before, on the same data
     index.add(ids[new], x[new])
-    assert as_set(_face_pairs(index, ids[new], x[new], threshold, k)) == want
+    assert as_set(face_pairs(index, ids[new], x[new], threshold, k)) == want
 
 
 def test_planted_pairs_just_above_the_threshold_are_found_and_just_below_are_not():
