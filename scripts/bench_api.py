@@ -235,7 +235,13 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=100_000, help="accounts loaded before the run")
     ap.add_argument("--rate", type=float, default=50.0, help="requests per second (open loop)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load")
-    ap.add_argument("--warmup", type=int, default=50, help="requests sent (and not measured) before the run")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1000,
+        help="requests sent (and not measured) before the run; a freshly started ArcadeDB needs hundreds of "
+        "write transactions before its commits reach their steady cost",
+    )
     ap.add_argument("--face-dim", type=int, default=512)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--models", default="rules,gbt", help="models to train (rules,gbt,gnn); the best ships")
