@@ -1,7 +1,7 @@
 """The in-memory road from an applications table to ``GraphTables``, without the store.
 
 Used by the evaluation harness, the benchmarks and the tests: prepare (validate, normalise, pseudonymise),
-link duplicate faces with an exact FAISS inner-product kNN, and build the tables. The store road
+link duplicate faces exactly (``graph.face_links``), and build the tables. The store road
 (``graph.ingest`` then ``graph.export``) gives the same tables.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 
 from embeddings.calibrate import calibrate_identities, save_calibration
+from graph.face_links import new_face_pairs
 from graph.ingest import same_face_threshold
 from graph.prepare import PreparedBatch, prepare, prepare_file
 from graph.pseudonymise import Pseudonymiser
@@ -32,27 +32,11 @@ def calibrate_synthetic_faces(settings: Settings, gallery_size: int, seed: int =
 
 
 def face_pairs(faces: np.ndarray, ids: np.ndarray, threshold: float, k: int = 20) -> pd.DataFrame:
-    """SAME_FACE candidates: ``src``/``dst`` application ids and cosine ``similarity`` >= threshold."""
-    if len(faces) < 2:
-        return pd.DataFrame({"src": [], "dst": [], "similarity": []})
-    x = np.ascontiguousarray(faces, dtype=np.float32)
-    index = faiss.IndexFlatIP(x.shape[1])
-    index.add(x)
-    sims, nbrs = index.search(x, min(k + 1, len(x)))
-    rows = np.repeat(np.arange(len(x)), nbrs.shape[1])
-    cols, s = nbrs.ravel(), sims.ravel()
-    keep = (cols >= 0) & (cols != rows) & (s >= threshold)
-    a, b, s = rows[keep], cols[keep], s[keep]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    df = pd.DataFrame({"a": lo, "b": hi, "similarity": s}).drop_duplicates(["a", "b"])
-    ids = np.asarray(ids, dtype=object)
-    return pd.DataFrame(
-        {
-            "src": ids[df["a"].to_numpy()],
-            "dst": ids[df["b"].to_numpy()],
-            "similarity": df["similarity"].to_numpy(),
-        }
-    )
+    """SAME_FACE candidates: ``src``/``dst`` application ids and cosine ``similarity`` >= threshold.
+
+    The same exact linking as the store road (``graph.face_links``), with an empty gallery."""
+    pairs = new_face_pairs(list(ids), faces, (), threshold, k)
+    return pairs.rename(columns={"a": "src", "b": "dst"})
 
 
 def tables_from_batch(batch: PreparedBatch, settings: Settings) -> GraphTables:
