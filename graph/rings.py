@@ -26,8 +26,13 @@ class RingConfig:
     """``min_risk``: accounts below it are not ring candidates. ``min_size``: smallest ring reported.
     ``min_score``: rings scoring below it are dropped. ``face_weight``: link weight of a face match;
     ``burst_weight``: of two applications from one /24 within ``FeatureConfig.burst_hours``.
-    ``min_modularity``: a connected group is cut into Louvain communities only above this modularity (0.5,
-    chosen on the seed-0 held-out rings: at 0.35 Louvain cut big rings into their face or device cliques)."""
+    ``min_modularity``: a connected group is cut into Louvain communities only above this modularity (0.7:
+    at 0.35 Louvain cut big rings into their face or device cliques; once carrier-NAT /24s stopped linking
+    rings by timing, the seams left between 0.5 and 0.7 were mostly one ring's face or device cliques joined
+    by its own secondary device or phone).
+    ``burst_max_rate``: a /24 links by timing only while it expects fewer than this many other applications
+    within ``burst_hours`` of one (its degree times the window over the data's time span): on a carrier-NAT
+    /24, thousands of strangers apply within hours of each other, and such pairs merged separate rings."""
 
     min_risk: float = 0.2
     min_size: int = 2
@@ -35,7 +40,8 @@ class RingConfig:
     face_weight: float = 1.0
     burst_weight: float = 0.5
     louvain_resolution: float = 1.0
-    min_modularity: float = 0.5
+    min_modularity: float = 0.7
+    burst_max_rate: float = 0.25
     seed: int = 0
 
 
@@ -102,13 +108,17 @@ def _burst_edges(graph: GraphInput, cand: np.ndarray, cfg: RingConfig) -> pd.Dat
     state = graph.state
     acc = graph.tables.links["account"].to_numpy(np.int64)
     node = state.nodes.link_node
-    keep = (state.nodes.rel_code[node] == REL_CODE["FROM_PREFIX"]) & cand[acc]
+    created = graph.tables.accounts["created_at"].to_numpy(np.int64) // 1000
+    span_s = max(float(np.ptp(created)) if len(created) else 0.0, 1.0)
+    window_s = state.config.burst_hours * 3600
+    quiet = state.nodes.deg * (2 * window_s) / span_s < cfg.burst_max_rate
+    keep = (state.nodes.rel_code[node] == REL_CODE["FROM_PREFIX"]) & quiet[node] & cand[acc]
     a, nd = acc[keep], node[keep]
-    t = graph.tables.accounts["created_at"].to_numpy(np.int64)[a] // 1000
+    t = created[a]
     key = nd * 10**10 + (t - t.min(initial=0))
     order = np.argsort(key)
     a, key = a[order], key[order]
-    hi = np.searchsorted(key, key + int(state.config.burst_hours * 3600), side="right")
+    hi = np.searchsorted(key, key + int(window_s), side="right")
     cnt = hi - np.arange(len(key)) - 1
     i = np.repeat(np.arange(len(key)), cnt)
     j = i + 1 + (np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt))

@@ -1,8 +1,10 @@
 import numpy as np
+import pandas as pd
 
 from graph.evaluate import ring_metrics
 from graph.hetero import GraphInput
-from graph.rings import RingConfig, extract_rings, ring_assignment, ring_id
+from graph.rings import RingConfig, _burst_edges, extract_rings, ring_assignment, ring_id
+from graph.tables import ACCOUNT_COLUMNS, GraphTables
 
 
 def test_true_labels_as_risk_recover_the_rings_with_evidence(toy_graph):
@@ -30,3 +32,34 @@ def test_hubs_and_low_risk_accounts_form_no_rings(toy_graph):
     assert rings == []
     ids, scores = ring_assignment([], tables.accounts["id"].to_numpy())
     assert all(i is None for i in ids) and np.isnan(scores).all()
+
+
+def _prefix_tables(n_busy: int) -> GraphTables:
+    """Two candidates 10 minutes apart on a quiet /24, two on a busy one (``n_busy`` others over 90 days)."""
+    day = 86_400_000
+    t0 = 1_767_225_600_000
+    created = [t0, t0 + 600_000, t0 + day, t0 + day + 600_000] + [
+        t0 + i * (90 * day // n_busy) for i in range(n_busy)
+    ]
+    n = len(created)
+    accounts = pd.DataFrame({c: [np.nan] * n for c in ACCOUNT_COLUMNS})
+    accounts["id"] = [f"a{i}" for i in range(n)]
+    accounts["created_at"] = np.asarray(created, dtype=np.int64)
+    accounts["name_key"] = [f"n{i}" for i in range(n)]
+    accounts["dob_key"] = [f"d{i}" for i in range(n)]
+    prefix = ["quiet", "quiet", "busy", "busy"] + ["busy"] * n_busy
+    links = pd.DataFrame({"account": np.arange(n), "rel": "FROM_PREFIX", "signal": prefix})
+    same_face = pd.DataFrame({"src": np.array([], np.int64), "dst": np.array([], np.int64), "similarity": []})
+    return GraphTables(accounts, links, same_face)
+
+
+def test_burst_links_skip_busy_prefixes():
+    """Two applications minutes apart on a carrier-NAT /24 (thousands a quarter) are no evidence of a ring; on a
+    quiet residential /24 they are."""
+    g = GraphInput(_prefix_tables(n_busy=2000))
+    cand = np.zeros(g.tables.n_accounts, dtype=bool)
+    cand[:4] = True
+    edges = _burst_edges(g, cand, RingConfig())
+    assert sorted(map(tuple, edges[["a", "b"]].to_numpy().tolist())) == [(0, 1)]
+    everything = _burst_edges(g, cand, RingConfig(burst_max_rate=float("inf")))
+    assert sorted(map(tuple, everything[["a", "b"]].to_numpy().tolist())) == [(0, 1), (2, 3)]
