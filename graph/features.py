@@ -137,10 +137,17 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
     return codes.astype(np.int64) + 1, {u: i + 1 for i, u in enumerate(uniques)}
 
 
+def _unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` by sorting: numpy 2.4's hash-based unique took 15x longer on millions of int64
+    keys (55.6 s against 31.1 s for the whole 1M feature pass)."""
+    k = np.sort(x)
+    return k[np.concatenate([[True], k[1:] != k[:-1]])] if len(k) else k
+
+
 def _distinct_per_node(
     node: np.ndarray, code: np.ndarray, n_nodes: int, m: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    keys = np.unique(node * m + code)
+    keys = _unique(node * m + code)
     return np.bincount(keys // m, minlength=n_nodes), keys
 
 
@@ -391,7 +398,7 @@ def compute_features(
     n_comp = int(comp.max(initial=-1)) + 1
     comp_size = np.bincount(comp, minlength=n_comp)
     m = int(name_code.max(initial=0)) + 1
-    comp_names = np.bincount(np.unique(comp * m + name_code) // m, minlength=n_comp)
+    comp_names = np.bincount(_unique(comp * m + name_code) // m, minlength=n_comp)
     comp_t_min = np.full(n_comp, np.inf)
     comp_t_max = np.full(n_comp, -np.inf)
     np.minimum.at(comp_t_min, comp, t_days)

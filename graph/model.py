@@ -11,6 +11,7 @@ are per relation, not per node, so a new account is scored from its neighbourhoo
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,13 +46,68 @@ class HeteroGNN(nn.Module):
         )
 
     def forward(self, x_dict, edge_index_dict, face_weight: torch.Tensor) -> torch.Tensor:
+        """The function ``HeteroConv`` would compute with these weights, rearranged for speed (``_into_accounts``);
+        the last layer updates accounts only, since signal states after it feed nothing."""
         h = {nt: torch.relu(self.enc[nt](x)) for nt, x in x_dict.items()}
         h0 = h[ACCOUNT]
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            weights = {FACE_EDGE: face_weight} if FACE_EDGE in edge_index_dict else {}
-            out = conv(h, edge_index_dict, edge_weight_dict=weights)
-            h = {nt: norm[nt](h[nt] + self.dropout(torch.relu(out[nt]))) if nt in out else h[nt] for nt in h}
-        return self.head(torch.cat([h0, h[ACCOUNT]], dim=-1)).squeeze(-1)
+        into_acc = [et for et in edge_index_dict if et[2] == ACCOUNT]
+        into_sig = [et for et in edge_index_dict if et[2] != ACCOUNT]
+        dst, w = _mean_weights(edge_index_dict, into_acc, face_weight, h0.shape[0])
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            # like HeteroConv, a node type no relation points into keeps its state (no norm either)
+            out = {ACCOUNT: _into_accounts(conv, h, edge_index_dict, into_acc, dst, w)} if into_acc else {}
+            for et in into_sig if i < len(self.convs) - 1 else ():
+                o = conv.convs[et]((h[et[0]], h[et[2]]), edge_index_dict[et])
+                out[et[2]] = out[et[2]] + o if et[2] in out else o
+            p = self.dropout.p if self.training else 0.0
+            h = {nt: norm[nt](h[nt] + _dropout(torch.relu(o), p)) for nt, o in out.items()} | {
+                nt: v for nt, v in h.items() if nt not in out
+            }
+        # the head is Linear, ReLU, Dropout, Linear; its dropout runs as _dropout too
+        z = torch.relu(self.head[0](torch.cat([h0, h[ACCOUNT]], dim=-1)))
+        return self.head[3](_dropout(z, self.head[2].p if self.training else 0.0)).squeeze(-1)
+
+
+def _dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted dropout from a uniform draw: the same as ``nn.Dropout`` in distribution, but about twice as
+    fast on CPU as its ``bernoulli_`` (dropout was 13% of an epoch at 100k accounts)."""
+    if p <= 0.0:
+        return x
+    return x * (torch.rand_like(x) >= p).to(x.dtype) * (1.0 / (1.0 - p))
+
+
+def _mean_weights(edge_index_dict, into_acc, face_weight: torch.Tensor, n: int):
+    """Destination account and weight of every edge into accounts, relation after relation: ``1/deg`` per
+    relation (mean aggregation; times the face similarity on SAME_FACE), as PyG's mean would divide."""
+    dsts, weights = [], []
+    for et in into_acc:
+        d = edge_index_dict[et][1]
+        w = 1.0 / torch.bincount(d, minlength=n).clamp_(min=1).to(torch.float32)[d]
+        dsts.append(d)
+        weights.append(w * face_weight if et == FACE_EDGE else w)
+    if not dsts:
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0)
+    return torch.cat(dsts), torch.cat(weights).unsqueeze(-1)
+
+
+def _into_accounts(conv: HeteroConv, h, edge_index_dict, into_acc, dst, weight) -> torch.Tensor:
+    """Sum over relations of ``SAGEConv``/``GraphConv`` into accounts, computed as one matmul for all root
+    terms (their weights add up) plus messages projected on the small source side before the mean (a linear
+    map commutes with it). Per relation, PyG would run two [accounts x hidden] matmuls on mostly empty
+    aggregates: at 100k accounts that was 47% of an epoch."""
+    h_acc = h[ACCOUNT]
+    root, bias, msgs = 0, 0, []
+    for et in into_acc:
+        c = conv.convs[et]
+        src = edge_index_dict[et][0]
+        if et == FACE_EDGE:  # GraphConv: lin_rel(mean(w * x_j)) + lin_root(x)
+            root, bias = root + c.lin_root.weight, bias + c.lin_rel.bias
+            msgs.append(torch.index_select(h_acc, 0, src) @ c.lin_rel.weight.t())
+        else:  # SAGEConv: lin_l(mean(x_j)) + lin_r(x)
+            root, bias = root + c.lin_r.weight, bias + c.lin_l.bias
+            msgs.append(torch.index_select(h[et[0]] @ c.lin_l.weight.t(), 0, src))
+    out = torch.addmm(bias, h_acc, root.t())
+    return out.index_add(0, dst, torch.cat(msgs) * weight)
 
 
 @dataclass
@@ -124,6 +180,7 @@ class GNNModel:
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         tr_t = torch.from_numpy(tr)
         best, best_state, since = -1.0, None, 0
+        t_start = time.perf_counter()
         for epoch in range(self.max_epochs):
             self.net.train()
             opt.zero_grad()
@@ -142,7 +199,11 @@ class GNNModel:
             else:
                 since += self.eval_every
             if self.verbose:
-                print(f"epoch {epoch} loss {float(loss):.4f} val_ap {ap:.4f}")
+                elapsed = time.perf_counter() - t_start
+                print(
+                    f"epoch {epoch} loss {float(loss.detach()):.4f} val_ap {ap:.4f} {elapsed:.1f} s",
+                    flush=True,
+                )
             if since >= self.patience:
                 break
         self.epochs_ = epoch + 1
