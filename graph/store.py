@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import (
@@ -42,6 +42,7 @@ INDEXES: tuple[tuple[str, str], ...] = (
     (schema.REVIEW_LABEL, "at"),
 )
 _RETRYABLE = (TransientError, ServiceUnavailable, SessionExpired)
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -122,6 +123,19 @@ class GraphStore:
         """Run a read query in a managed read transaction; each record as a dict."""
         return self._run(READ_ACCESS, _collect, query, params)
 
+    def read_chunks(
+        self, query: str, consume: Callable[[Iterator[list[tuple]]], T], /, chunk: int = 10_000, **params: Any
+    ) -> T:
+        """Stream a read query's records (tuples of values) to ``consume``, ``chunk`` at a time, in one managed
+        read transaction; returns what ``consume`` returns.
+
+        For results too large to hold as dicts (the whole-graph export): records are pulled ``chunk`` at a
+        time, never turned into dicts, and ``consume`` sees them while the server computes the next ones. If
+        the transaction is retried, ``consume`` is called again from the start, so it must build its state
+        afresh on each call.
+        """
+        return self._run(READ_ACCESS, lambda result: consume(_chunks(result, chunk)), query, params, chunk)
+
     def write(self, query: str, /, **params: Any) -> list[dict]:
         """Run a write query in its own managed transaction, retried as a whole on transient failures."""
         return self._run(WRITE_ACCESS, _collect, query, params)
@@ -196,7 +210,14 @@ class GraphStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run(self, mode: str, collect: Callable[[Any], Any], query: str, params: dict) -> Any:
+    def _run(
+        self,
+        mode: str,
+        collect: Callable[[Any], Any],
+        query: str,
+        params: dict,
+        fetch_size: int | None = None,
+    ) -> Any:
         """One managed transaction, retried whole.
 
         The driver already retries transient errors inside ``execute_*``; this loop adds what it does not:
@@ -211,7 +232,10 @@ class GraphStore:
         while True:
             attempt += 1
             try:
-                with self._driver.session(database=self.database, default_access_mode=mode) as session:
+                extra = {} if fetch_size is None else {"fetch_size": fetch_size}
+                with self._driver.session(
+                    database=self.database, default_access_mode=mode, **extra
+                ) as session:
                     run = session.execute_write if mode == WRITE_ACCESS else session.execute_read
                     return run(work)
             except ConstraintError as exc:
@@ -249,7 +273,7 @@ def _consume(result: Any) -> None:
     result.consume()
 
 
-def _chunks(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(rows)
     while batch := list(islice(it, size)):
         yield batch

@@ -62,3 +62,37 @@ def test_export_heterodata_chains_the_converter(clean_store, tmp_path):
     data, maps = export_heterodata(clean_store)
     assert data["account"].num_nodes == 40
     assert len(maps.accounts) == 40
+
+
+def test_export_packing_edge_cases(clean_store):
+    """Links travel packed as one string per account: rings are dropped, SAME_FACE stays out of the links,
+    an id holding a space falls back to per-item splitting, accounts without links keep their row, and a stub
+    account without ``created_at`` is left out."""
+    clean_store.write(
+        "UNWIND $rows AS row CREATE (a:Account {id: row.id, created_at: row.t, label: row.label})",
+        rows=[
+            {"id": f"acc {i}", "t": 1_700_000_000_000 + i, "label": None if i % 2 else 1.0} for i in range(5)
+        ],
+    )
+    clean_store.write(
+        "MATCH (a:Account {id: 'acc 0'}), (b:Account {id: 'acc 1'}) "
+        "CREATE (d:Device {id: 'dev one'}), (p:Phone {id: 'p1'}), (r:Ring {id: 'ring-x'}) "
+        "CREATE (a)-[:USED_DEVICE]->(d), (b)-[:USED_DEVICE]->(d), (a)-[:HAS_PHONE]->(p), "
+        "(a)-[:MEMBER_OF]->(r), (a)-[:SAME_FACE {similarity: 0.9}]->(b)"
+    )
+    clean_store.write("CREATE (:Account {id: 'stub without created_at'})")
+    t = export_tables(clean_store, page=2)
+    ids = t.accounts["id"].tolist()
+    assert sorted(ids) == [f"acc {i}" for i in range(5)]
+    links = {(ids[a], r, s) for a, r, s in t.links.itertuples(index=False)}
+    assert links == {
+        ("acc 0", "USED_DEVICE", "dev one"),
+        ("acc 1", "USED_DEVICE", "dev one"),
+        ("acc 0", "HAS_PHONE", "p1"),
+    }
+    assert [(ids[a], ids[b]) for a, b in zip(t.same_face.src, t.same_face.dst, strict=True)] == [
+        ("acc 0", "acc 1")
+    ]
+    assert abs(float(t.same_face.similarity.iloc[0]) - 0.9) < 1e-6
+    labels = dict(zip(ids, t.accounts["label"], strict=True))
+    assert labels["acc 0"] == 1.0 and np.isnan(labels["acc 1"])
