@@ -7,6 +7,7 @@ import sys
 import typer
 
 from api.auth import Role, hash_key, new_key
+from api.batcher import one_thread_pools
 
 keys_app = typer.Typer(
     help="Create API keys. Only their SHA-256 hashes go into configuration.", no_args_is_help=True
@@ -38,7 +39,7 @@ def serve(
 
     settings = Settings()
     logs.configure(log_level or settings.log_level)
-    _one_thread_per_request()
+    one_thread_pools()  # the main thread's pools; the decision worker limits its own
     if not settings.api_keys:
         typer.echo("warning: RINGWATCH_API_KEYS is empty; every /v1 route will answer 401", err=True)
     uvicorn.run(
@@ -50,17 +51,6 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=30,
     )
-
-
-def _one_thread_per_request() -> None:
-    """Concurrency comes from requests, not from BLAS/OpenMP pools inside one: on one-row inputs those pools
-    cost far more than they save (one-row gradient-boosting predict: about 630 ms with the default pools on
-    a busy 2-core machine, a few ms with one thread)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    torch.set_num_threads(1)
 
 
 @keys_app.command("hash")

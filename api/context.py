@@ -109,7 +109,21 @@ class Context:
         except (OSError, ValueError) as exc:
             log.error("face index unreadable; rebuilding", extra={"error_type": type(exc).__name__})
             saved = None
-        return open_face_index(self.settings, store, saved or new_face_index(self.settings))
+        index = open_face_index(self.settings, store, saved or new_face_index(self.settings))
+        # the recall knobs are the server's settings, not whatever the saved file was built with
+        index.nprobe, index.ef_search = self.settings.face_nprobe, self.settings.face_ef_search
+        return index
+
+    def _check_index_type(self, index: FaceIndex) -> None:
+        """The saved index keeps the type it was built with; say so when the settings ask for another (the
+        conversion rebuilds the whole index, minutes at 100k faces: ``ringwatch faces rebuild --type``)."""
+        wanted = self.settings.face_index_type
+        log.info("face index loaded", extra={"index_type": index.index_type, "faces": len(index)})
+        if wanted != "auto" and index.index_type != wanted and len(index):
+            log.warning(
+                "face index type differs from RINGWATCH_FACE_INDEX_TYPE; run `ringwatch faces rebuild --type`",
+                extra={"index_type": index.index_type, "configured": wanted},
+            )
 
     def face_threshold(self) -> float:
         """The SAME_FACE threshold ingest links with: configured, else calibrated."""
@@ -201,7 +215,12 @@ class Context:
                 store = open_store(self.settings)
                 store.ensure_schema()
                 if self._index is None:
+                    from api.decisions import warm_up  # decisions imports this module
+
                     self._index = self._open_index(store)
+                    self._check_index_type(self._index)
+                    warm_s = warm_up(store, self._index, self.settings)
+                    log.info("store and face index warmed up", extra={"seconds": round(warm_s, 2)})
                 self._store = store
                 log.info("store connected", extra={"dialect": store.dialect})
                 self.scoring.load_in_background(store)

@@ -18,15 +18,19 @@ the store (``replayed``) and nothing is written. One stored with the same conten
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 import pandas as pd
 
 from api.context import Context
 from api.schemas import Application, DecisionOut, FaceMatch, RejectedOut, RingRef
 from graph.ingest import face_pairs, one_shot_rows, write_one_shot
-from graph.io import ROW
 from graph.prepare import prepare_records
 from graph.schema import SAME_FACE
+
+log = logging.getLogger("ringwatch.api.decisions")
 
 _STORED = f"""
 UNWIND $ids AS id
@@ -40,10 +44,12 @@ RETURN a.id AS id, a.content_hash AS content_hash, a.risk_score AS risk_score, a
 
 def decide(ctx: Context, applications: list[Application]) -> dict[str, DecisionOut | RejectedOut]:
     """Outcomes by application id (ids are unique within a call: the batcher and the batch route see to it)."""
+    clock = _Stages()
     records = [a.model_dump(mode="json", exclude_none=True) for a in applications]
     store, index, scorer = ctx.store(), ctx.index(), ctx.scorer()
     threshold = ctx.face_threshold()
     batch = prepare_records(records, ctx.settings, ctx.pseudonymiser())
+    clock.lap("prepare")
     out: dict[str, DecisionOut | RejectedOut] = {}
     for row, group in batch.rejects.groupby("row", sort=True):
         app = applications[int(row) - 1]
@@ -55,19 +61,44 @@ def decide(ctx: Context, applications: list[Application]) -> dict[str, DecisionO
     frame = batch.frame.reset_index(drop=True)
     if len(frame):
         with ctx.write_lock:
-            decided = _decide_accepted(ctx, store, index, scorer, threshold, batch, frame)
+            clock.lap("lock")
+            decided = _decide_accepted(ctx, store, index, scorer, threshold, batch, frame, clock)
         for app_id, (decision, status) in decided.items():
             out[app_id] = decision
             ctx.metrics.decisions.labels(decision.decision).inc()
             ctx.metrics.ingested.labels(status).inc()
+    clock.report(ctx, len(applications))
     return out
 
 
+class _Stages:
+    """Wall time per stage of a pass, for ``/metrics`` and one debug line a pass: where a decision's time
+    goes under load is measured, not guessed."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.ms: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = self.ms.get(stage, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def report(self, ctx: Context, n: int) -> None:
+        self.ms["pass"] = (time.perf_counter() - self.start) * 1000
+        for stage, ms in self.ms.items():
+            ctx.metrics.decision_stages.labels(stage).observe(ms / 1000)
+        ctx.metrics.pass_size.observe(n)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("decision pass", extra={"n": n, **{f"{k}_ms": round(v, 2) for k, v in self.ms.items()}})
+
+
 def _decide_accepted(
-    ctx, store, index, scorer, threshold, batch, frame
+    ctx, store, index, scorer, threshold, batch, frame, clock: _Stages
 ) -> dict[str, tuple[DecisionOut, str]]:
     ids = frame["application_id"].astype(str).tolist()
     stored = {r["id"]: r for r in store.read(_STORED, ids=ids)}
+    clock.lap("read")
     hashes = frame["content_hash"].tolist()
     status = [
         "new" if i not in stored else "unchanged" if stored[i]["content_hash"] == h else "updated"
@@ -95,6 +126,7 @@ def _decide_accepted(
         index.add(face_ids, vectors)
     try:
         pairs = face_pairs(index, face_ids, vectors, threshold, ctx.settings.face_link_k)
+        clock.lap("face")
         matches: dict[str, list[tuple[str, float]]] = {}
         for a, b, s in pairs.itertuples(index=False):
             matches.setdefault(a, []).append((b, float(s)))
@@ -106,6 +138,7 @@ def _decide_accepted(
         scores = _score(
             ctx, scorer, frame.iloc[to_score], {ids[k]: matches.get(ids[k], []) for k in to_score}
         )
+        clock.lap("score")
         rows = one_shot_rows(
             ctx.settings, frame, work, [status[k] == "updated" for k in work], face_of, pairs
         )
@@ -117,6 +150,7 @@ def _decide_accepted(
             )
             row["ring_id"] = d.ring.id if d.ring else None
         write_one_shot(store, rows)
+        clock.lap("write")
     except BaseException:
         index.remove(face_ids)  # the store has none of it: the index must not keep faces it never got
         raise
@@ -132,7 +166,7 @@ def _score(
 ) -> dict[str, DecisionOut]:
     pairs = [(i, other, sim) for i, found in matches.items() for other, sim in found]
     same_face = pd.DataFrame(pairs, columns=["application_id", "match_id", "similarity"]) if pairs else None
-    scored = scorer.score_new_accounts(rows.drop(columns=[ROW], errors="ignore"), same_face)
+    scored = scorer.score_new_accounts(rows, same_face)  # reads its own columns: no need to drop ROW
     out = {}
     for r in scored.itertuples(index=False):
         i = str(r.application_id)
@@ -150,6 +184,22 @@ def _score(
             replayed=False,
         )
     return out
+
+
+def warm_up(store, index, settings, rounds: int = 20) -> float:
+    """Run a decision's read query and face search a few times at start-up (seconds taken).
+
+    A freshly started store runs its first queries many times slower than warm ones (query plans, the JVM's
+    JIT), and the first searches page in the face index; doing it here keeps that cost off the first
+    requests. Nothing is written: these are reads, of ids the API refuses (they hold a control character)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for k in range(rounds):
+        store.read(_STORED, ids=[f"\x1fwarm-up-{k}-{j}" for j in range(1 + k % 4)])
+        if len(index):
+            probe = rng.standard_normal((1 + k % 4, index.dim)).astype(np.float32)
+            index.search_ids(probe, k=min(settings.face_link_k + 1, len(index)))
+    return time.perf_counter() - started
 
 
 def _replay(ctx: Context, row: dict, threshold: float) -> DecisionOut:

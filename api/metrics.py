@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
 
 
 class Metrics:
@@ -27,6 +28,19 @@ class Metrics:
             "ringwatch_ingested_applications_total",
             "Applications received through the API, by outcome (new, replayed, rejected)",
             ("outcome",),
+            registry=self.registry,
+        )
+        self.decision_stages = Histogram(
+            "ringwatch_decision_stage_seconds",
+            "Time per stage of a decision pass (prepare, read, face, score, write, pass)",
+            ("stage",),
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.pass_size = Histogram(
+            "ringwatch_decision_pass_size",
+            "Applications decided together in one pass (the batcher groups concurrent requests)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),
             registry=self.registry,
         )
         self.face_searches = Counter(

@@ -8,6 +8,7 @@ swapped in.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -108,4 +109,17 @@ class ScorerCache:
         rings = {r["id"]: (r["score"], r["size"]) for r in store.read(_RINGS)}
         self._scorer = RealtimeScorer(artifact, graph, ring_ids=ring_ids)
         self._rings = rings
+        settle_heap()
         self.state = "ready"
+
+
+def settle_heap() -> None:
+    """Collect once, then move everything alive (the scorer's cached graph, the face index's id maps: about
+    450,000 tracked objects at 100k accounts) out of the collector's reach with ``gc.freeze()``.
+
+    Without it, every full collection walks that heap while holding the GIL: 245-430 ms at 100k accounts,
+    a pause that lands on whichever requests are in flight (the p99). A previous scorer, unfrozen first, is
+    freed by the collection rather than kept forever."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

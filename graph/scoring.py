@@ -12,6 +12,7 @@ with theirs), with hub signals sampled down to their ``member_cap`` most recent 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def ring_config_for(artifact: Artifact) -> RingConfig:
         burst_weight=base.burst_weight,
         louvain_resolution=base.louvain_resolution,
         min_modularity=base.min_modularity,
+        burst_max_rate=base.burst_max_rate,
         seed=base.seed,
     )
 
@@ -314,25 +316,39 @@ class RealtimeScorer:
             return [None] * n
         out = []
         acc = links["account"]
+        st = self.graph.state
+        # only signals that link accounts, as in ring extraction: a shared /24 or a hub is no ring evidence
+        node = np.maximum(nf.link_node, 0)
+        linking = (
+            (nf.link_node >= 0)
+            & (nf.deg <= st.config.hub_degree)
+            & ~np.isin(st.nodes.rel_code[node], non_linking_codes())
+        )
         for i in range(n):
-            near = [self._members(nd) for nd in nf.link_node[acc == i] if nd >= 0]
+            near = [self._members(nd) for nd in nf.link_node[(acc == i) & linking]]
             near.append(sf["existing"][sf["new"] == i])
-            ids = pd.Series(self.ring_ids[np.concatenate(near)] if near else [], dtype=object).dropna()
-            out.append(ids.mode().iloc[0] if len(ids) else None)
+            # the most common ring among them, the smallest id on a tie (what pandas' mode() picks), counted
+            # without a Series: this runs per request
+            counts = Counter(
+                v for v in self.ring_ids[np.concatenate(near)].tolist() if v is not None and v == v
+            )
+            top = max(counts.values(), default=0)
+            out.append(min(v for v, c in counts.items() if c == top) if top else None)
         return out
 
 
 def _reasons(features: pd.DataFrame) -> list[list[str]]:
     """Plain-language reasons from the features, strongest sharing first."""
     out = []
-    for _, row in features.iterrows():
+    col = {c: k for k, c in enumerate(features.columns)}
+    for row in features.to_numpy():  # the values iterrows() would give, without a Series per row
         rs = []
         for r in RELS:
-            deg = int(round(np.expm1(row[f"{r.lower()}_deg"])))
+            deg = int(round(np.expm1(row[col[f"{r.lower()}_deg"]])))
             if deg > 0:
-                names = int(round(np.expm1(row[f"{r.lower()}_names"])))
+                names = int(round(np.expm1(row[col[f"{r.lower()}_names"]])))
                 rs.append((deg, f"{r} shared with {deg} other accounts under {names} other names"))
-        k = int(round(np.expm1(row["face_other_both"])))
+        k = int(round(np.expm1(row[col["face_other_both"]])))
         if k:
             rs.append((100 + k, f"face matches {k} accounts with another name and date of birth"))
         out.append([t for _, t in sorted(rs, key=lambda x: -x[0])][:5])

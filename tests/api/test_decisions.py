@@ -192,6 +192,10 @@ def test_metrics_count_decisions(api_server) -> None:
     ]
     assert sum(counted) >= 1
     assert 'ringwatch_ingested_applications_total{outcome="replayed"}' in text
+    # where a pass's time goes, by stage, and how many applications a pass decided
+    for stage in ("prepare", "read", "face", "score", "write", "pass"):
+        assert f'ringwatch_decision_stage_seconds_count{{stage="{stage}"}}' in text, stage
+    assert "ringwatch_decision_pass_size_count" in text
 
 
 def _fuzz(case, server) -> None:

@@ -149,3 +149,25 @@ def test_benign_groups_follow_the_accounts_not_the_label_file_order(toy_graph):
     assert pd.isna(groups[want.isna().to_numpy()]).all()
     assert benign_groups_for(tables, labels.drop(columns="scenario")) is None
     assert benign_groups_for(tables, None) is None
+
+
+def test_realtime_ring_comes_from_linking_signals_not_a_shared_prefix(trained, toy_graph):
+    """A new applicant on a ring member's /24 is not put in that ring; one on the member's device is."""
+    art, _ = trained
+    tables, _ = toy_graph
+    new_rows = np.array([0])
+    base, frame, _ = _split(tables, new_rows)
+    g = GraphInput(base)
+    links = base.links
+    member = int(links.loc[links["rel"] == "USED_DEVICE", "account"].iloc[0])
+    own = links[links["account"] == member].set_index("rel")["signal"]
+    ring_ids = np.full(base.n_accounts, None, dtype=object)
+    ring_ids[member] = "ring-1"
+    scorer = RealtimeScorer(art, g, ring_ids=ring_ids)
+    blank = frame.copy()
+    for s in SIGNALS:
+        blank[s.column] = None
+    on_prefix = blank.assign(ip_prefix=own.get("FROM_PREFIX", "no-prefix"))
+    on_device = blank.assign(device_id=own["USED_DEVICE"])
+    assert scorer.score_new_accounts(on_prefix)["ring_id"].iloc[0] is None
+    assert scorer.score_new_accounts(on_device)["ring_id"].iloc[0] == "ring-1"
