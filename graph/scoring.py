@@ -215,9 +215,7 @@ class RealtimeScorer:
         st = self.graph.state
         mine = np.flatnonzero(links["account"] == i)
         s1 = nf.link_node[mine]
-        deg = nf.deg[mine]
-        rel_ok = ~np.isin(st.nodes.rel_code[np.maximum(s1, 0)], non_linking_codes())
-        known = (s1 >= 0) & (deg >= 2) & (deg <= st.config.hub_degree) & rel_ok
+        known = _linking(st, s1, nf.deg[mine])
         s1_nodes = s1[known]
         fm = sf["new"] == i
         p1 = sf["existing"][fm]
@@ -316,14 +314,8 @@ class RealtimeScorer:
             return [None] * n
         out = []
         acc = links["account"]
-        st = self.graph.state
         # only signals that link accounts, as in ring extraction: a shared /24 or a hub is no ring evidence
-        node = np.maximum(nf.link_node, 0)
-        linking = (
-            (nf.link_node >= 0)
-            & (nf.deg <= st.config.hub_degree)
-            & ~np.isin(st.nodes.rel_code[node], non_linking_codes())
-        )
+        linking = _linking(self.graph.state, nf.link_node, nf.deg)
         for i in range(n):
             near = [self._members(nd) for nd in nf.link_node[(acc == i) & linking]]
             near.append(sf["existing"][sf["new"] == i])
@@ -335,6 +327,13 @@ class RealtimeScorer:
             top = max(counts.values(), default=0)
             out.append(min(v for v, c in counts.items() if c == top) if top else None)
         return out
+
+
+def _linking(state, node: np.ndarray, deg: np.ndarray) -> np.ndarray:
+    """Which of a new account's links join it to existing accounts through a linking signal: an existing
+    node (``deg`` counts the new account too), not a hub, not of a non-linking kind such as a /24."""
+    rel_ok = ~np.isin(state.nodes.rel_code[np.maximum(node, 0)], non_linking_codes())
+    return (node >= 0) & (deg >= 2) & (deg <= state.config.hub_degree) & rel_ok
 
 
 def _reasons(features: pd.DataFrame) -> list[list[str]]:
