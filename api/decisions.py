@@ -26,7 +26,7 @@ import pandas as pd
 
 from api.context import Context
 from api.schemas import Application, DecisionOut, FaceMatch, RejectedOut, RingRef
-from graph.ingest import face_pairs, one_shot_rows, write_one_shot
+from graph.ingest import face_pair_list, one_shot_rows, write_one_shot
 from graph.prepare import prepare_records
 from graph.schema import SAME_FACE
 
@@ -51,14 +51,17 @@ def decide(ctx: Context, applications: list[Application]) -> dict[str, DecisionO
     batch = prepare_records(records, ctx.settings, ctx.pseudonymiser())
     clock.lap("prepare")
     out: dict[str, DecisionOut | RejectedOut] = {}
-    for row, group in batch.rejects.groupby("row", sort=True):
+    rejects = batch.rejects.groupby("row", sort=True) if len(batch.rejects) else ()  # skipped: ~0.5 ms
+    for row, group in rejects:
         app = applications[int(row) - 1]
         reasons = [
             f"{c}: {r}" if c else str(r) for c, r in zip(group["column"], group["reason"], strict=True)
         ]
         out[app.application_id] = RejectedOut(application_id=app.application_id, reasons=reasons)
         ctx.metrics.ingested.labels("rejected").inc()
-    frame = batch.frame.reset_index(drop=True)
+    frame = batch.frame
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
+        frame = frame.reset_index(drop=True)
     if len(frame):
         with ctx.write_lock:
             clock.lap("lock")
@@ -96,10 +99,10 @@ class _Stages:
 def _decide_accepted(
     ctx, store, index, scorer, threshold, batch, frame, clock: _Stages
 ) -> dict[str, tuple[DecisionOut, str]]:
-    ids = frame["application_id"].astype(str).tolist()
+    ids = [str(i) for i in frame["application_id"].to_numpy()]
     stored = {r["id"]: r for r in store.read(_STORED, ids=ids)}
     clock.lap("read")
-    hashes = frame["content_hash"].tolist()
+    hashes = frame["content_hash"].to_numpy().tolist()
     status = [
         "new" if i not in stored else "unchanged" if stored[i]["content_hash"] == h else "updated"
         for i, h in zip(ids, hashes, strict=True)
@@ -125,19 +128,18 @@ def _decide_accepted(
     if with_face:
         index.add(face_ids, vectors)
     try:
-        pairs = face_pairs(index, face_ids, vectors, threshold, ctx.settings.face_link_k)
+        pairs = face_pair_list(index, face_ids, vectors, threshold, ctx.settings.face_link_k)
         clock.lap("face")
         matches: dict[str, list[tuple[str, float]]] = {}
-        for a, b, s in pairs.itertuples(index=False):
-            matches.setdefault(a, []).append((b, float(s)))
-            matches.setdefault(b, []).append((a, float(s)))
+        for a, b, s in pairs:
+            matches.setdefault(a, []).append((b, s))
+            matches.setdefault(b, []).append((a, s))
         for k in unscored:  # not searched again: the links stored with it are its matches
             found = ((b, float(s)) for b, s in stored[ids[k]]["faces"] if b is not None and s is not None)
             matches[ids[k]] = list(found)
         to_score = work + unscored
-        scores = _score(
-            ctx, scorer, frame.iloc[to_score], {ids[k]: matches.get(ids[k], []) for k in to_score}
-        )
+        rows_to_score = frame if to_score == list(range(len(frame))) else frame.iloc[to_score]
+        scores = _score(ctx, scorer, rows_to_score, {ids[k]: matches.get(ids[k], []) for k in to_score})
         clock.lap("score")
         rows = one_shot_rows(
             ctx.settings, frame, work, [status[k] == "updated" for k in work], face_of, pairs
@@ -168,18 +170,21 @@ def _score(
     same_face = pd.DataFrame(pairs, columns=["application_id", "match_id", "similarity"]) if pairs else None
     scored = scorer.score_new_accounts(rows, same_face)  # reads its own columns: no need to drop ROW
     out = {}
-    for r in scored.itertuples(index=False):
-        i = str(r.application_id)
+    columns = [
+        scored[c].to_numpy() for c in ("application_id", "risk_score", "decision", "ring_id", "reasons")
+    ]
+    for app_id, risk, decision, ring_id, reasons in zip(*columns, strict=True):
+        i = str(app_id)
         out[i] = DecisionOut(
             application_id=i,
-            risk_score=round(float(r.risk_score), 6),
-            decision=str(r.decision),
-            ring=_ring(ctx, r.ring_id),
+            risk_score=round(float(risk), 6),
+            decision=str(decision),
+            ring=_ring(ctx, ring_id),
             face_matches=[
                 FaceMatch(application_id=other, similarity=round(sim, 6), above_threshold=True)
                 for other, sim in sorted(matches[i], key=lambda m: -m[1])
             ],
-            reasons=list(r.reasons),
+            reasons=list(reasons),
             model_version=scorer.artifact.version,
             replayed=False,
         )

@@ -580,14 +580,12 @@ def features_for_new(
     tmin, tmax = t_days.copy(), t_days.copy()
     comp_link = rare_link & (deg <= cfg.comp_degree)
     member_of = state.node_member[kn[comp_link]]
-    joined = pd.DataFrame(
-        {
-            "a": np.concatenate([acc[comp_link], fn]),
-            "comp": np.concatenate([state.component[member_of], state.component[fe]]),
-        }
-    )
-    joined = joined.drop_duplicates()
-    ja, jc = joined["a"].to_numpy(np.int64), joined["comp"].to_numpy(np.int64)
+    ja = np.concatenate([acc[comp_link], fn]).astype(np.int64)
+    jc = np.concatenate([state.component[member_of], state.component[fe]]).astype(np.int64)
+    # each (account, component) once, first occurrences in order: numpy, not a DataFrame per request
+    _, first = np.unique(ja * (int(jc.max(initial=0)) + 1) + jc, return_index=True)
+    first.sort()
+    ja, jc = ja[first], jc[first]
     size += np.bincount(ja, weights=state.comp_size[jc], minlength=n)
     names += np.bincount(ja, weights=state.comp_names[jc], minlength=n)
     np.minimum.at(tmin, ja, state.comp_t_min[jc])

@@ -17,6 +17,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from graph.features import NEIGHBOUR_BASE, FeatureConfig, FeatureState, compute_features, is_linking
+from graph.heap import reuse_freed_memory
 from graph.schema import SIGNALS
 from graph.tables import GraphTables
 
@@ -133,7 +134,8 @@ class GraphInput:
 
     def __init__(self, tables: GraphTables, config: FeatureConfig | None = None):
         self.tables = tables
-        self.features, self.state = compute_features(tables, config)
+        with reuse_freed_memory():  # at 1M accounts: 7% less CPU, fewer page faults (graph.heap)
+            self.features, self.state = compute_features(tables, config)
         self._hetero: tuple[HeteroData, IdMaps] | None = None
 
     @property
@@ -147,5 +149,6 @@ class GraphInput:
     @property
     def hetero(self) -> tuple[HeteroData, IdMaps]:
         if self._hetero is None:
-            self._hetero = to_heterodata(self.tables, self.features, self.state)
+            with reuse_freed_memory():
+                self._hetero = to_heterodata(self.tables, self.features, self.state)
         return self._hetero

@@ -522,6 +522,33 @@ def face_pairs(
     ``index``, and the whole gallery."""
     if vectors is None or not len(ids) or len(index) < 2:
         return pd.DataFrame({"a": [], "b": [], "similarity": []})
+    a, b, s = _pair_arrays(index, ids, vectors, threshold, k)
+    df = pd.DataFrame({"a": a, "b": b, "similarity": s})
+    if len(df) < 2:  # most real-time searches: nothing to sort or deduplicate (saves about 1 ms a pass)
+        return df
+    return df.sort_values("similarity", ascending=False).drop_duplicates(["a", "b"]).reset_index(drop=True)
+
+
+def face_pair_list(
+    index: FaceIndex, ids: list[str], vectors: np.ndarray | None, threshold: float, k: int
+) -> list[tuple[str, str, float]]:
+    """``face_pairs`` as ``(a, b, similarity)`` tuples, best first, for the handful of faces of a real-time
+    decision: building the DataFrame cost more than the search it holds."""
+    if vectors is None or not len(ids) or len(index) < 2:
+        return []
+    a, b, s = _pair_arrays(index, ids, vectors, threshold, k)
+    out, seen = [], set()
+    for j in np.argsort(-s, kind="stable"):
+        key = (a[j], b[j])
+        if key not in seen:
+            seen.add(key)
+            out.append((a[j], b[j], float(s[j])))
+    return out
+
+
+def _pair_arrays(
+    index: FaceIndex, ids: list[str], vectors: np.ndarray, threshold: float, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a_parts, b_parts, s_parts = [], [], []
     for lo in range(0, len(ids), SEARCH_CHUNK):
         # ids are mapped under the search's own lock, so a concurrent remove cannot leave a key without id
@@ -533,11 +560,7 @@ def face_pairs(
         b_parts.append(found[rows, cols])
         s_parts.append(sims[rows, cols])
     a, b, s = np.concatenate(a_parts), np.concatenate(b_parts), np.concatenate(s_parts)
-    lo_id, hi_id = np.where(a < b, a, b), np.where(a < b, b, a)
-    df = pd.DataFrame({"a": lo_id, "b": hi_id, "similarity": s.astype(np.float32)})
-    if len(df) < 2:  # most real-time searches: nothing to sort or deduplicate (saves about 1 ms a pass)
-        return df
-    return df.sort_values("similarity", ascending=False).drop_duplicates(["a", "b"]).reset_index(drop=True)
+    return np.where(a < b, a, b), np.where(a < b, b, a), s.astype(np.float32)
 
 
 def _props(frame: pd.DataFrame, settings: Settings) -> list[dict]:
@@ -695,11 +718,11 @@ def one_shot_rows(
     positions: Sequence[int],
     updated: Sequence[bool],
     face_of: dict[int, np.ndarray],
-    pairs: pd.DataFrame,
+    pairs: pd.DataFrame | Sequence[tuple[str, str, float]],
 ) -> list[dict]:
     """Rows for ``write_one_shot``: prepared rows ``positions`` of ``frame`` (``updated`` ones are cleared
-    first), each with its signals, face, ``content_hash`` and the SAME_FACE ``pairs`` whose later endpoint
-    it is (a partner outside ``positions`` already exists). Callers may add to each row's ``props`` and set
+    first), each with its signals, face, ``content_hash`` and the SAME_FACE ``pairs`` (``face_pairs`` or
+    ``face_pair_list``) whose later endpoint it is (a partner outside ``positions`` already exists). Callers may add to each row's ``props`` and set
     ``ring_id``."""
     positions = list(positions)
     if not positions:
@@ -721,7 +744,7 @@ def one_shot_rows(
         row["face_out"], row["face_in"] = [], []
         rows.append(row)
     order = {str(i): k for k, i in enumerate(ids)}
-    for a, b, s in pairs.itertuples(index=False):
+    for a, b, s in pairs.itertuples(index=False) if isinstance(pairs, pd.DataFrame) else pairs:
         ka, kb = order.get(a, -1), order.get(b, -1)
         if ka >= kb:  # written with ``a`` (``a < b``: the relationship points a -> b)
             rows[ka]["face_out"].append({"id": b, "similarity": float(s)})

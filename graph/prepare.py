@@ -248,6 +248,9 @@ def _one(rec: dict, settings: Settings, p: Pseudonymiser) -> tuple[dict, np.ndar
     return row, face
 
 
+_EMPTY_REJECTS = pd.DataFrame({c: [] for c in REJECT_COLUMNS})
+
+
 def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseudonymiser) -> PreparedBatch:
     """``prepare(records_frame(records), ...)`` for a handful of records, about ten times faster: row by row,
     one frame at the end. Same rules and the same output (``tests/graph/test_prepare_records.py`` checks parity);
@@ -272,18 +275,21 @@ def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseu
     for row, digest in zip(rows, digests, strict=True):
         text = "\x1f".join([*(str(row[c]) for c in _HASHED), digest])
         row["content_hash"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-    columns = {ROW: np.arange(1, len(rows) + 1)}
+    # what ``object_frame`` builds, with the index given up front: pandas then skips inferring it for each
+    # of the ~27 columns (a third of the frame's cost, which is most of this function's for one record)
+    index = pd.RangeIndex(len(rows))
+    columns = {ROW: pd.Series(np.arange(1, len(rows) + 1), index=index, copy=False)}
     for c in rows[0] if rows else ():
         values = [row[c] for row in rows]
         if c in ("created_at", "birth_year"):
-            columns[c] = np.array(values, dtype=np.int64)
+            columns[c] = pd.Series(np.array(values, dtype=np.int64), index=index, copy=False)
         elif c in (*OPTIONAL_FLOAT01, "label"):
-            columns[c] = np.array(values, dtype=np.float64)
+            columns[c] = pd.Series(np.array(values, dtype=np.float64), index=index, copy=False)
         else:
-            columns[c] = np.array(values + [None], dtype=object)[:-1]
-    frame = object_frame(columns)
+            columns[c] = pd.Series(np.array(values + [None], dtype=object)[:-1], index=index, dtype=object)
+    frame = pd.DataFrame(columns, index=index) if rows else object_frame({ROW: np.arange(0)})  # consolidated
     face_ids = np.array([rows[k]["application_id"] for k in with_face] + [None], dtype=object)[:-1]
-    empty = pd.DataFrame({c: [] for c in REJECT_COLUMNS})
+    empty = _EMPTY_REJECTS.copy()
     summary = {
         "rows": len(rows),
         "accepted": len(rows),

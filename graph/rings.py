@@ -1,8 +1,10 @@
 """Rings an investigator can act on (DESIGN.md §6).
 
 Risky accounts are linked through the rare signals they share (each shared signal weighted by its inverse
-log-degree, so a kiosk or an official template links weakly and a hub above ``hub_degree`` not at all) and
-through face matches; communities are cut with Louvain inside each connected component. A ring's score
+log-degree, so a kiosk or an official template links weakly and a hub above ``hub_degree`` not at all; a signal
+whose accounts are mostly not risky links nobody), through face matches and through applications from one
+quiet /24 within hours; communities are cut with Louvain inside each connected component, and rejoined
+where the seam between them is dense (one ring's cliques) rather than a lone link (two rings). A ring's score
 combines its members' risk, how tightly they are linked, its size and how bunched in time they signed up.
 Every ring carries the evidence behind it: which signals its members share, how often, and the face matches.
 """
@@ -26,10 +28,14 @@ class RingConfig:
     """``min_risk``: accounts below it are not ring candidates. ``min_size``: smallest ring reported.
     ``min_score``: rings scoring below it are dropped. ``face_weight``: link weight of a face match;
     ``burst_weight``: of two applications from one /24 within ``FeatureConfig.burst_hours``.
-    ``min_modularity``: a connected group is cut into Louvain communities only above this modularity (0.7:
-    at 0.35 Louvain cut big rings into their face or device cliques; once carrier-NAT /24s stopped linking
-    rings by timing, the seams left between 0.5 and 0.7 were mostly one ring's face or device cliques joined
-    by its own secondary device or phone).
+    ``seam_ratio``: Louvain communities of one connected group are joined back while the link density
+    between two of them is at least this share of the smaller one's internal density (``_rejoin``): one
+    ring's face or device cliques joined by its own secondary device or phone stay one ring, two rings joined
+    by one popular template or IP stay two. (A modularity floor of 0.7 never cut such a pair: two cliques
+    joined by one edge score at most 0.5.)
+    ``min_share``: a shared signal links candidates only when at least this share of its accounts are
+    candidates: an official template or an IP used by 40 people, two of them in different rings weeks apart,
+    is no evidence that they work together; a forged template or a drop address is mostly candidates.
     ``burst_max_rate``: a /24 links by timing only while it expects fewer than this many other applications
     within ``burst_hours`` of one (its degree times the window over the data's time span): on a carrier-NAT
     /24, thousands of strangers apply within hours of each other, and such pairs merged separate rings."""
@@ -40,7 +46,8 @@ class RingConfig:
     face_weight: float = 1.0
     burst_weight: float = 0.5
     louvain_resolution: float = 1.0
-    min_modularity: float = 0.7
+    seam_ratio: float = 0.03
+    min_share: float = 0.1
     burst_max_rate: float = 0.25
     seed: int = 0
 
@@ -73,11 +80,14 @@ def _iso(ms: float) -> str:
 
 
 def _candidate_edges(graph: GraphInput, cand: np.ndarray, cfg: RingConfig) -> pd.DataFrame:
-    """Weighted account pairs among candidates: shared rare signals (1/log2(1+deg) each) and face matches."""
+    """Weighted account pairs among candidates: shared rare signals (1/log2(1+deg) each, only signals with at
+    least ``min_share`` candidates among their accounts), face matches and quiet-/24 bursts."""
     state = graph.state
     acc = graph.tables.links["account"].to_numpy(np.int64)
     node = state.nodes.link_node
     keep = is_linking(state)[node] & cand[acc]
+    share = np.bincount(node[keep], minlength=state.nodes.n_nodes) / np.maximum(state.nodes.deg, 1)
+    keep &= share[node] >= cfg.min_share
     lk = pd.DataFrame({"node": node[keep], "a": acc[keep]})
     pairs = lk.merge(lk, on="node")
     pairs = pairs[pairs.a_x < pairs.a_y]
@@ -138,11 +148,48 @@ def _communities(edges: pd.DataFrame, cfg: RingConfig) -> list[list[int]]:
         parts = nx.community.louvain_communities(
             sub, weight="weight", resolution=cfg.louvain_resolution, seed=cfg.seed
         )
-        # a ring linked through several devices or addresses looks modular too; cut only clear seams
-        if len(parts) == 1 or nx.community.modularity(sub, parts, weight="weight") < cfg.min_modularity:
-            parts = [comp]
-        out.extend(sorted(c) for c in parts if len(c) >= cfg.min_size)
+        out.extend(sorted(c) for c in _rejoin(sub, parts, cfg.seam_ratio) if len(c) >= cfg.min_size)
     return out
+
+
+def _rejoin(sub: nx.Graph, parts: list[set], ratio: float) -> list[set]:
+    """Louvain parts joined back while the link density between two of them is at least ``ratio`` times the
+    smaller of their internal densities (a singleton part always joins its best neighbour).
+
+    A ring run through several faces or devices is cliques joined by many secondary-resource pairs (dense
+    seam); two rings merged by one popular template or IP used weeks apart are joined by a single weak pair
+    (sparse seam). Modularity cannot tell them apart: two cliques joined by one edge score at most 0.5."""
+    if len(parts) < 2:
+        return parts
+    nodes = list(sub.nodes)
+    pos = {v: i for i, v in enumerate(nodes)}
+    lab = np.empty(len(nodes), dtype=np.int64)
+    for k, p in enumerate(parts):
+        lab[[pos[v] for v in p]] = k
+    e = np.array([(pos[u], pos[v], w) for u, v, w in sub.edges(data="weight")], dtype=np.float64)
+    u, v, w = e[:, 0].astype(np.int64), e[:, 1].astype(np.int64), e[:, 2]
+    while True:
+        k = int(lab.max()) + 1
+        lu, lv = lab[u], lab[v]
+        same = lu == lv
+        size = np.bincount(lab, minlength=k).astype(np.float64)
+        inner = np.bincount(lu[same], weights=w[same], minlength=k)
+        dens = np.where(size > 1, inner / np.maximum(size * (size - 1) / 2, 1), np.inf)
+        i, j = np.minimum(lu[~same], lv[~same]), np.maximum(lu[~same], lv[~same])
+        if not len(i):
+            break
+        keys, inv = np.unique(i * k + j, return_inverse=True)
+        cross = np.bincount(inv, weights=w[~same])
+        pi, pj = keys // k, keys % k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (cross / (size[pi] * size[pj])) / np.minimum(dens[pi], dens[pj])
+        r = np.where((size[pi] > 1) & (size[pj] > 1), r, np.inf)
+        best = int(np.argmax(r))
+        if r[best] < ratio:
+            break
+        lab[lab == pj[best]] = pi[best]
+        _, lab = np.unique(lab, return_inverse=True)
+    return [{nodes[x] for x in np.flatnonzero(lab == c)} for c in range(int(lab.max()) + 1)]
 
 
 def _evidence(members: np.ndarray, edges: pd.DataFrame, graph: GraphInput) -> tuple[dict, float, list[str]]:

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # -- scoring
     # torch threads for the GNN (1 was fastest on a small, shared machine)
     torch_threads: int = 1
+    # wall-clock seconds for GNN training (unset: no limit); it then stops at its best checkpoint so far, says so
+    gnn_time_budget_s: float | None = None
 
     # share of honest held-out applicants allowed above the decline threshold
     target_fpr: float = 0.005

@@ -38,7 +38,7 @@ class TrainConfig:
     seed: int = 0
     gnn_hidden: int = 32
     gnn_layers: int = 2
-    gnn_max_epochs: int = 300
+    gnn_max_epochs: int = 150  # the GNN's schedule ends training (GNNModel.anneal_epochs)
     ensemble: bool = True
     calibration: str = "isotonic"
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -94,16 +94,30 @@ def _jsonable(d):
     return json.loads(json.dumps(d, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
 
 
-def _make(name: str, cfg: TrainConfig):
+def _make(name: str, cfg: TrainConfig, settings: Settings | None = None):
     if name == "rules":
         return RulesModel()
     if name == "gbt":
         return GBTModel(seed=cfg.seed)
     if name == "gnn":
         return GNNModel(
-            hidden=cfg.gnn_hidden, layers=cfg.gnn_layers, max_epochs=cfg.gnn_max_epochs, seed=cfg.seed
+            hidden=cfg.gnn_hidden,
+            layers=cfg.gnn_layers,
+            max_epochs=cfg.gnn_max_epochs,
+            seed=cfg.seed,
+            time_budget_s=settings.gnn_time_budget_s if settings else None,
         )
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+
+
+def _stop_note(model) -> str:
+    """For the GNN: how many epochs, why it stopped, which checkpoint it kept (a time budget says so)."""
+    if not isinstance(model, GNNModel):
+        return ""
+    return (
+        f" ({model.epochs_} epochs, stopped by {model.stopped_by_}; kept epoch {model.best_epoch_},"
+        f" validation AUPRC {model.best_val_ap_:.4f})"
+    )
 
 
 def train(
@@ -132,10 +146,10 @@ def train(
     models, raw, timings = {}, {}, {}
     for name in cfg.models:
         t0 = time.perf_counter()
-        models[name] = _make(name, cfg).fit(graph, fit_mask, labels, groups)
+        models[name] = _make(name, cfg, settings).fit(graph, fit_mask, labels, groups)
         timings[name] = round(time.perf_counter() - t0, 2)
         raw[name] = models[name].predict_proba(graph)[:, 1]
-        progress(f"trained {name} in {timings[name]} s")
+        progress(f"trained {name} in {timings[name]} s{_stop_note(models[name])}")
     if cfg.ensemble and {"gbt", "gnn"} <= set(models):
         raw["ensemble"] = (raw["gbt"] + raw["gnn"]) / 2
     y_hold = labels[hold]
@@ -162,6 +176,8 @@ def train(
             "fit_accounts": int(fit_mask.sum()),
             "train_seconds": timings,
             "gnn_epochs": getattr(models.get("gnn"), "epochs_", None),
+            "gnn_best_epoch": getattr(models.get("gnn"), "best_epoch_", None),
+            "gnn_stopped_by": getattr(models.get("gnn"), "stopped_by_", None),
         },
     )
 

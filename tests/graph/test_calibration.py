@@ -65,3 +65,19 @@ def test_decline_threshold_bounds_the_worst_benign_group():
 
 def test_worst_group_threshold_without_large_groups_is_zero():
     assert worst_group_threshold(np.array([0.9, 0.1]), np.array(["a", "b"], dtype=object), 0.005) == 0.0
+
+
+def test_groups_are_held_a_standard_error_below_the_target():
+    """Bounded exactly at the target on held-out rows, a group is above it on about half of new data; the
+    margin keeps each measured group one standard error of its own rate below it."""
+    rng = np.random.default_rng(3)
+    neg = rng.random(20_000)
+    groups = np.array(["big"] * 16_000 + ["small"] * 4_000, dtype=object)
+    fpr = 0.005
+    exact = worst_group_threshold(neg, groups, fpr, margin_se=0.0)
+    held = worst_group_threshold(neg, groups, fpr)
+    assert held > exact
+    small = groups == "small"
+    assert (neg[small] >= exact).mean() > fpr - np.sqrt(fpr * (1 - fpr) / small.sum())
+    assert (neg[small] >= held).mean() <= fpr - np.sqrt(fpr * (1 - fpr) / small.sum())
+    assert (neg[~small] >= held).mean() <= fpr - np.sqrt(fpr * (1 - fpr) / (~small).sum())

@@ -91,3 +91,25 @@ def test_stale_copies_of_new_ids_in_the_gallery_are_ignored():
     got = new_face_pairs(ids, x, _gallery(index), 0.3, 5, index.ids_of)
     assert not (got["a"] == got["b"]).any()
     assert len(new_face_pairs([], np.zeros((0, DIM), np.float32), iter(()), 0.3, 5)) == 0
+
+
+def test_face_pair_list_matches_face_pairs() -> None:
+    """The real-time list form holds the same pairs, best first, as the DataFrame form."""
+    from embeddings.index import normalise
+    from graph.ingest import face_pair_list
+
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((40, 16)).astype(np.float32)
+    twins = base[:10] + 0.1 * rng.standard_normal((10, 16)).astype(np.float32)
+    index = FaceIndex(16)
+    ids = [f"old-{i}" for i in range(40)]
+    index.add(ids, base)
+    new_ids = [f"new-{i}" for i in range(10)]
+    index.add(new_ids, twins)
+    vectors = normalise(twins, 16)
+    frame = face_pairs(index, new_ids, vectors, 0.5, 5)
+    listed = face_pair_list(index, new_ids, vectors, 0.5, 5)
+    assert len(listed) == len(frame) >= 10
+    assert sorted((a, b) for a, b, _ in listed) == sorted(zip(frame["a"], frame["b"], strict=True))
+    assert [s for *_, s in listed] == sorted((s for *_, s in listed), reverse=True)
+    assert face_pair_list(index, [], None, 0.5, 5) == []

@@ -3,7 +3,15 @@ import pandas as pd
 
 from graph.evaluate import ring_metrics
 from graph.hetero import GraphInput
-from graph.rings import RingConfig, _burst_edges, extract_rings, ring_assignment, ring_id
+from graph.rings import (
+    RingConfig,
+    _burst_edges,
+    _candidate_edges,
+    _communities,
+    extract_rings,
+    ring_assignment,
+    ring_id,
+)
 from graph.tables import ACCOUNT_COLUMNS, GraphTables
 
 
@@ -63,3 +71,57 @@ def test_burst_links_skip_busy_prefixes():
     assert sorted(map(tuple, edges[["a", "b"]].to_numpy().tolist())) == [(0, 1)]
     everything = _burst_edges(g, cand, RingConfig(burst_max_rate=float("inf")))
     assert sorted(map(tuple, everything[["a", "b"]].to_numpy().tolist())) == [(0, 1), (2, 3)]
+
+
+def _clique(members: list[int], w: float) -> list[tuple[int, int, float]]:
+    return [(a, b, w) for i, a in enumerate(members) for b in members[i + 1 :]]
+
+
+def _edges(rows: list[tuple[int, int, float]]) -> pd.DataFrame:
+    a, b, w = zip(*rows, strict=True)
+    return pd.DataFrame({"a": a, "b": b, "w": w, "node": 0})
+
+
+def test_two_rings_joined_by_one_weak_link_stay_two():
+    """Two rings whose members happen to share one popular template: a modularity floor of 0.7 kept them as one
+    (two cliques joined by one edge score at most 0.5), the seam rule splits them."""
+    left, right = list(range(6)), list(range(6, 11))
+    edges = _edges(_clique(left, 1.0) + _clique(right, 0.9) + [(5, 6, 0.18)])
+    parts = _communities(edges, RingConfig())
+    assert sorted(map(sorted, parts)) == [left, right]
+
+
+def test_one_ring_of_two_face_cliques_joined_by_its_device_stays_one():
+    """A face-reuse ring run through two faces, half of each clique also on the ring's shared device."""
+    face_a, face_b = list(range(8)), list(range(8, 16))
+    device = [0, 1, 2, 3, 8, 9, 10, 11]
+    edges = _edges(_clique(face_a, 0.9) + _clique(face_b, 0.9) + _clique(device, 0.33))
+    parts = _communities(edges, RingConfig())
+    assert sorted(map(sorted, parts)) == [face_a + face_b]
+    # with no rejoining at all, Louvain cuts it at the faces
+    cut = _communities(edges, RingConfig(seam_ratio=float("inf")))
+    assert len(cut) == 2
+
+
+def _template_tables(n_users: int) -> GraphTables:
+    """Accounts 0-1 share a template with ``n_users - 2`` other accounts; accounts 2-4 share a forged one."""
+    n = max(n_users, 5)
+    accounts = pd.DataFrame({c: [np.nan] * n for c in ACCOUNT_COLUMNS})
+    accounts["id"] = [f"a{i}" for i in range(n)]
+    accounts["created_at"] = 1_767_225_600_000 + np.arange(n, dtype=np.int64) * 3_600_000
+    accounts["name_key"] = [f"n{i}" for i in range(n)]
+    accounts["dob_key"] = [f"d{i}" for i in range(n)]
+    template = ["official"] * 2 + ["forged"] * 3 + ["official"] * (n - 5)
+    links = pd.DataFrame({"account": np.arange(n), "rel": "HAS_TEMPLATE", "signal": template})
+    same_face = pd.DataFrame({"src": np.array([], np.int64), "dst": np.array([], np.int64), "similarity": []})
+    return GraphTables(accounts, links, same_face)
+
+
+def test_a_signal_mostly_used_by_low_risk_accounts_links_nobody():
+    g = GraphInput(_template_tables(n_users=40))
+    cand = np.zeros(g.tables.n_accounts, dtype=bool)
+    cand[:5] = True  # two official-template users and the three forged-template users
+    pairs = _candidate_edges(g, cand, RingConfig())
+    assert sorted(map(tuple, pairs[["a", "b"]].to_numpy().tolist())) == [(2, 3), (2, 4), (3, 4)]
+    everything = _candidate_edges(g, cand, RingConfig(min_share=0.0))
+    assert (0, 1) in set(map(tuple, everything[["a", "b"]].to_numpy().tolist()))
