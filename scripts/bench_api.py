@@ -375,6 +375,8 @@ def main() -> None:
         "faces (0: skip)",
     )
     args = ap.parse_args()
+    # a SIGTERM (timeout, kill) unwinds through the finally below, so the server and the store are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="rw-bench-api-"))
     settings = bench_settings(data_dir.resolve(), args.face_dim)
