@@ -275,19 +275,16 @@ def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseu
     for row, digest in zip(rows, digests, strict=True):
         text = "\x1f".join([*(str(row[c]) for c in _HASHED), digest])
         row["content_hash"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
-    # what ``object_frame`` builds, with the index given up front: pandas then skips inferring it for each
-    # of the ~27 columns (a third of the frame's cost, which is most of this function's for one record)
-    index = pd.RangeIndex(len(rows))
-    columns = {ROW: pd.Series(np.arange(1, len(rows) + 1), index=index, copy=False)}
+    columns = {ROW: np.arange(1, len(rows) + 1)}
     for c in rows[0] if rows else ():
         values = [row[c] for row in rows]
         if c in ("created_at", "birth_year"):
-            columns[c] = pd.Series(np.array(values, dtype=np.int64), index=index, copy=False)
+            columns[c] = np.array(values, dtype=np.int64)
         elif c in (*OPTIONAL_FLOAT01, "label"):
-            columns[c] = pd.Series(np.array(values, dtype=np.float64), index=index, copy=False)
+            columns[c] = np.array(values, dtype=np.float64)
         else:
-            columns[c] = pd.Series(np.array(values + [None], dtype=object)[:-1], index=index, dtype=object)
-    frame = pd.DataFrame(columns, index=index) if rows else object_frame({ROW: np.arange(0)})  # consolidated
+            columns[c] = np.array(values + [None], dtype=object)[:-1]
+    frame = object_frame(columns)
     face_ids = np.array([rows[k]["application_id"] for k in with_face] + [None], dtype=object)[:-1]
     empty = _EMPTY_REJECTS.copy()
     summary = {
