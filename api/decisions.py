@@ -2,8 +2,10 @@
 
 A pass (one request, or the requests the batcher grouped) costs one read and one write transaction:
 
-1. ``graph.prepare.prepare_records`` validates and pseudonymises the records (row by row: no pandas set-up
-   for a handful); a rejected record writes nothing.
+1. ``graph.prepare.prepare_rows`` validates and pseudonymises the records row by row, into dicts: a pass
+   builds no DataFrame (for one to a few rows their set-up cost more than the work). A batch with a record
+   to reject goes through ``graph.prepare.prepare``, which words the rejects; a rejected record writes
+   nothing.
 2. One read finds the ids already stored, with their content hash and, for a replay, the stored answer.
 3. Under the write lock, new faces go into the in-memory face index and are searched for SAME_FACE pairs;
    the records are scored from their prepared rows (nothing is read back) against the scorer's cache; and
@@ -22,12 +24,12 @@ import logging
 import time
 
 import numpy as np
-import pandas as pd
 
 from api.context import Context
 from api.schemas import Application, DecisionOut, FaceMatch, RejectedOut, RingRef
 from graph.ingest import face_pair_list, one_shot_rows, write_one_shot
-from graph.prepare import prepare_records
+from graph.io import records_frame
+from graph.prepare import PreparedRows, prepare, prepare_rows
 from graph.schema import SAME_FACE
 
 log = logging.getLogger("ringwatch.api.decisions")
@@ -48,24 +50,23 @@ def decide(ctx: Context, applications: list[Application]) -> dict[str, DecisionO
     records = [a.model_dump(mode="json", exclude_none=True) for a in applications]
     store, index, scorer = ctx.store(), ctx.index(), ctx.scorer()
     threshold = ctx.face_threshold()
-    batch = prepare_records(records, ctx.settings, ctx.pseudonymiser())
-    clock.lap("prepare")
     out: dict[str, DecisionOut | RejectedOut] = {}
-    rejects = batch.rejects.groupby("row", sort=True) if len(batch.rejects) else ()  # skipped: ~0.5 ms
-    for row, group in rejects:
-        app = applications[int(row) - 1]
-        reasons = [
-            f"{c}: {r}" if c else str(r) for c, r in zip(group["column"], group["reason"], strict=True)
-        ]
-        out[app.application_id] = RejectedOut(application_id=app.application_id, reasons=reasons)
-        ctx.metrics.ingested.labels("rejected").inc()
-    frame = batch.frame
-    if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
-        frame = frame.reset_index(drop=True)
-    if len(frame):
+    prepared = prepare_rows(records, ctx.settings, ctx.pseudonymiser())
+    if prepared is None:  # something to reject (or unusual): the full rules, which word the rejects
+        batch = prepare(records_frame(records), ctx.settings, ctx.pseudonymiser())
+        for row, group in batch.rejects.groupby("row", sort=True):
+            app = applications[int(row) - 1]
+            reasons = [
+                f"{c}: {r}" if c else str(r) for c, r in zip(group["column"], group["reason"], strict=True)
+            ]
+            out[app.application_id] = RejectedOut(application_id=app.application_id, reasons=reasons)
+            ctx.metrics.ingested.labels("rejected").inc()
+        prepared = PreparedRows(batch.frame.to_dict("records"), batch.faces, list(batch.face_ids))
+    clock.lap("prepare")
+    if prepared.rows:
         with ctx.write_lock:
             clock.lap("lock")
-            decided = _decide_accepted(ctx, store, index, scorer, threshold, batch, frame, clock)
+            decided = _decide_accepted(ctx, store, index, scorer, threshold, prepared, clock)
         for app_id, (decision, status) in decided.items():
             out[app_id] = decision
             ctx.metrics.decisions.labels(decision.decision).inc()
@@ -97,12 +98,13 @@ class _Stages:
 
 
 def _decide_accepted(
-    ctx, store, index, scorer, threshold, batch, frame, clock: _Stages
+    ctx, store, index, scorer, threshold, prepared: PreparedRows, clock: _Stages
 ) -> dict[str, tuple[DecisionOut, str]]:
-    ids = [str(i) for i in frame["application_id"].to_numpy()]
+    rows = prepared.rows
+    ids = [str(r["application_id"]) for r in rows]
     stored = {r["id"]: r for r in store.read(_STORED, ids=ids)}
     clock.lap("read")
-    hashes = frame["content_hash"].to_numpy().tolist()
+    hashes = [r["content_hash"] for r in rows]
     status = [
         "new" if i not in stored else "unchanged" if stored[i]["content_hash"] == h else "updated"
         for i, h in zip(ids, hashes, strict=True)
@@ -120,7 +122,7 @@ def _decide_accepted(
         return decided
 
     pos = {str(a): k for k, a in enumerate(ids)}
-    face_of = {pos[str(a)]: batch.faces[j] for j, a in enumerate(batch.face_ids) if str(a) in pos}
+    face_of = {pos[str(a)]: prepared.faces[j] for j, a in enumerate(prepared.face_ids) if str(a) in pos}
     with_face = [k for k in work if k in face_of]
     face_ids = [ids[k] for k in with_face]
     index.remove([ids[k] for k in work if status[k] == "updated"])
@@ -138,20 +140,21 @@ def _decide_accepted(
             found = ((b, float(s)) for b, s in stored[ids[k]]["faces"] if b is not None and s is not None)
             matches[ids[k]] = list(found)
         to_score = work + unscored
-        rows_to_score = frame if to_score == list(range(len(frame))) else frame.iloc[to_score]
-        scores = _score(ctx, scorer, rows_to_score, {ids[k]: matches.get(ids[k], []) for k in to_score})
-        clock.lap("score")
-        rows = one_shot_rows(
-            ctx.settings, frame, work, [status[k] == "updated" for k in work], face_of, pairs
+        scores = _score(
+            ctx, scorer, [rows[k] for k in to_score], {ids[k]: matches.get(ids[k], []) for k in to_score}
         )
-        rows += [{"id": ids[k], "props": {}} for k in unscored]
-        for row in rows:
+        clock.lap("score")
+        writes = one_shot_rows(
+            ctx.settings, rows, work, [status[k] == "updated" for k in work], face_of, pairs
+        )
+        writes += [{"id": ids[k], "props": {}} for k in unscored]
+        for row in writes:
             d = scores[row["id"]]
             row["props"].update(
                 risk_score=d.risk_score, decision=d.decision, reasons=d.reasons, model_version=d.model_version
             )
             row["ring_id"] = d.ring.id if d.ring else None
-        write_one_shot(store, rows)
+        write_one_shot(store, writes)
         clock.lap("write")
     except BaseException:
         index.remove(face_ids)  # the store has none of it: the index must not keep faces it never got
@@ -164,27 +167,34 @@ def _decide_accepted(
 
 
 def _score(
-    ctx: Context, scorer, rows: pd.DataFrame, matches: dict[str, list[tuple[str, float]]]
+    ctx: Context, scorer, rows: list[dict], matches: dict[str, list[tuple[str, float]]]
 ) -> dict[str, DecisionOut]:
     pairs = [(i, other, sim) for i, found in matches.items() for other, sim in found]
-    same_face = pd.DataFrame(pairs, columns=["application_id", "match_id", "similarity"]) if pairs else None
-    scored = scorer.score_new_accounts(rows, same_face)  # reads its own columns: no need to drop ROW
+    same_face = {
+        "application_id": [p[0] for p in pairs],
+        "match_id": [p[1] for p in pairs],
+        "similarity": [p[2] for p in pairs],
+    }
+    scored = scorer.score_new(rows, same_face)
     out = {}
-    columns = [
-        scored[c].to_numpy() for c in ("application_id", "risk_score", "decision", "ring_id", "reasons")
-    ]
-    for app_id, risk, decision, ring_id, reasons in zip(*columns, strict=True):
-        i = str(app_id)
+    for i, risk, decision, ring_id, reasons in zip(
+        scored.ids.tolist(),
+        scored.risk.tolist(),
+        scored.decision.tolist(),
+        scored.ring_id,
+        scored.reasons,
+        strict=True,
+    ):
         out[i] = DecisionOut(
             application_id=i,
-            risk_score=round(float(risk), 6),
-            decision=str(decision),
+            risk_score=round(risk, 6),
+            decision=decision,
             ring=_ring(ctx, ring_id),
             face_matches=[
                 FaceMatch(application_id=other, similarity=round(sim, 6), above_threshold=True)
                 for other, sim in sorted(matches[i], key=lambda m: -m[1])
             ],
-            reasons=list(reasons),
+            reasons=reasons,
             model_version=scorer.artifact.version,
             replayed=False,
         )

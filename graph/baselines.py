@@ -16,8 +16,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from graph.hetero import GraphInput
+from graph.trees import FlatTrees
 
 RULE_COLUMNS = ("comp_size", "n_rare", "face_other_both")
+FLAT_MAX_ROWS = 16  # up to here numpy walks the trees faster than sklearn (real-time decisions)
 
 
 def _xy(graph: GraphInput, mask: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -62,15 +64,28 @@ class GBTModel:
             random_state=seed,
         )
         self.columns: list[str] = []
+        self._flat: FlatTrees | None = None
 
     def fit(self, graph: GraphInput, mask: np.ndarray, y: np.ndarray | None = None, groups=None) -> GBTModel:
         idx, y = _xy(graph, mask, y)
         self.columns = list(graph.features.columns)
+        self._flat = None
         self.clf.fit(graph.features.to_numpy(np.float32)[idx], y[idx].astype(int))
         return self
 
     def predict_features(self, x: np.ndarray) -> np.ndarray:
-        return self.clf.predict_proba(x)
+        if len(x) > FLAT_MAX_ROWS:
+            return self.clf.predict_proba(x)
+        if self._flat is None:
+            self._flat = FlatTrees(self.clf)
+        return self._flat.predict_proba(x)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_flat"}  # rebuilt on first use
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._flat = None
 
     def predict_proba(self, graph: GraphInput) -> np.ndarray:
         return self.predict_features(graph.features[self.columns].to_numpy(np.float32))

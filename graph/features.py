@@ -449,7 +449,8 @@ def is_linking(state: FeatureState) -> np.ndarray:
 class NewFeatures:
     """Features of new accounts, and per new link the existing node (-1 if new) with its updated stats."""
 
-    frame: pd.DataFrame
+    x: np.ndarray  # float32 [new accounts, len(columns)]
+    columns: list[str]
     link_node: np.ndarray
     deg: np.ndarray
     n_name: np.ndarray
@@ -457,6 +458,10 @@ class NewFeatures:
     t_min: np.ndarray
     t_max: np.ndarray
     base: np.ndarray  # [new accounts, len(NEIGHBOUR_BASE)]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.x, columns=self.columns)
 
 
 def _member(pairs: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -484,24 +489,25 @@ def _pair_counts_new(state: FeatureState, n: int, acc, node, rel, t_days) -> lis
 
 def features_for_new(
     state: FeatureState,
-    accounts: pd.DataFrame,
-    links: pd.DataFrame,
-    same_face: pd.DataFrame,
+    accounts: pd.DataFrame | dict,
+    links: pd.DataFrame | dict,
+    same_face: pd.DataFrame | dict,
     name_of: np.ndarray,
     dob_of: np.ndarray,
     base_of: np.ndarray,
 ) -> NewFeatures:
     """Features of new accounts against the cached graph, as if each had been in it for the last full run.
 
-    ``accounts``: new rows (ACCOUNT_COLUMNS). ``links``: ``account`` (row in ``accounts``), ``rel``, ``signal``.
-    ``same_face``: ``new`` (row in ``accounts``), ``existing`` (account index), ``similarity``. Both are
-    mappings of column name to array (DataFrames work), so one request builds no DataFrame.
+    ``accounts``: new rows (``created_at``, ``name_key``, ``dob_key`` and the two document scores are read).
+    ``links``: ``account`` (row in ``accounts``), ``rel``, ``signal``. ``same_face``: ``new`` (row in
+    ``accounts``), ``existing`` (account index), ``similarity``. All three are mappings of column name to
+    array (DataFrames work), so one request builds no DataFrame.
     ``name_of``/``dob_of``: name/dob codes of existing accounts; ``base_of``: their NEIGHBOUR_BASE values.
     New accounts are scored independently: they see the existing graph, not each other.
     """
     cfg = state.config
     nodes = state.nodes
-    n = len(accounts)
+    n = len(accounts["created_at"])
     acc = np.asarray(links["account"], dtype=np.int64)
     rel = np.array([REL_CODE[r] for r in links["rel"]], dtype=np.int64)
     node = np.array(
@@ -512,7 +518,7 @@ def features_for_new(
     kn = np.where(known, node, 0)
     name_code = np.array([state.name_codes.get(k, -1) for k in accounts["name_key"]], dtype=np.int64)
     dob_code = np.array([state.dob_codes.get(k, -1) for k in accounts["dob_key"]], dtype=np.int64)
-    t_days = accounts["created_at"].to_numpy(np.float64) / MS_PER_DAY
+    t_days = np.asarray(accounts["created_at"], dtype=np.float64) / MS_PER_DAY
     t = t_days[acc]
     new_name = ~_member(state.name_pairs, kn * state.name_mod + name_code[acc]) | (name_code[acc] < 0)
     new_dob = ~_member(state.dob_pairs, kn * state.dob_mod + dob_code[acc]) | (dob_code[acc] < 0)
@@ -556,7 +562,7 @@ def features_for_new(
     ident = list(zip(accounts["name_key"], accounts["dob_key"], strict=True))
     cols["reuse"] = np.log1p(np.array([state.identity_counts.get(k, 0) for k in ident], dtype=np.float64))
     for c in ("liveness_score", "document_authenticity_score"):
-        v = pd.to_numeric(accounts[c], errors="coerce").to_numpy(np.float64)
+        v = np.asarray(pd.to_numeric(accounts[c], errors="coerce"), dtype=np.float64)
         cols[c] = v
         cols[f"{c}_missing"] = np.isnan(v).astype(np.float64)
     # neighbours: the existing members of each rare signal (the new account is not among them)
@@ -592,11 +598,17 @@ def features_for_new(
     np.maximum.at(tmax, ja, state.comp_t_max[jc])
     ident_comp = np.arange(n)
     cols.update(_comp_block(ident_comp, size, names, tmin, tmax))
-    frame = pd.DataFrame(
-        np.column_stack([cols[c] for c in state.columns]).astype(np.float32), columns=state.columns
-    )
+    x = np.column_stack([cols[c] for c in state.columns]).astype(np.float32)
     t_lo = np.where(known, np.minimum(nodes.t_min[kn], t), t)
     t_hi = np.where(known, np.maximum(nodes.t_max[kn], t), t)
     return NewFeatures(
-        frame, node, deg, n_name, n_dob, t_lo, t_hi, np.column_stack([cols[c] for c in NEIGHBOUR_BASE])
+        x,
+        state.columns,
+        node,
+        deg,
+        n_name,
+        n_dob,
+        t_lo,
+        t_hi,
+        np.column_stack([cols[c] for c in NEIGHBOUR_BASE]),
     )

@@ -714,36 +714,38 @@ ONE_SHOT_QUERY = _one_shot_query()
 
 def one_shot_rows(
     settings: Settings,
-    frame: pd.DataFrame,
+    prepared: list[dict] | pd.DataFrame,
     positions: Sequence[int],
     updated: Sequence[bool],
     face_of: dict[int, np.ndarray],
     pairs: pd.DataFrame | Sequence[tuple[str, str, float]],
 ) -> list[dict]:
-    """Rows for ``write_one_shot``: prepared rows ``positions`` of ``frame`` (``updated`` ones are cleared
-    first), each with its signals, face, ``content_hash`` and the SAME_FACE ``pairs`` (``face_pairs`` or
-    ``face_pair_list``) whose later endpoint it is (a partner outside ``positions`` already exists). Callers may add to each row's ``props`` and set
-    ``ring_id``."""
+    """Rows for ``write_one_shot``: prepared rows ``positions`` of ``prepared`` (dicts from
+    ``graph.prepare.prepare_rows``, or a prepared frame; ``updated`` ones are cleared first), each with its
+    signals, face, ``content_hash`` and the SAME_FACE ``pairs`` (``face_pairs`` or ``face_pair_list``) whose
+    later endpoint it is (a partner outside ``positions`` already exists). Callers may add to each row's
+    ``props`` and set ``ring_id``."""
     positions = list(positions)
     if not positions:
         return []
-    sub = frame.iloc[positions].reset_index(drop=True)
-    props = _props(sub, settings)
-    ids = sub["application_id"].astype(str).to_numpy(dtype=object)
-    hashes = sub["content_hash"].to_numpy(dtype=object)
-    signal_cols = {s.column: sub[s.column].to_numpy(dtype=object) for s in schema.SIGNALS if s.column in sub}
+    if isinstance(prepared, pd.DataFrame):
+        sub = prepared.iloc[positions].to_dict("records")
+    else:
+        sub = [prepared[k] for k in positions]
+    cols = [c for c in (*ACCOUNT_PROPS, *settings.extra_columns) if any(c in r for r in sub)]
     rows = []
-    for k, pos in enumerate(positions):
-        p = props[k]
-        p["content_hash"] = str(hashes[k])
+    for k, (pos, r) in enumerate(zip(positions, sub, strict=True)):
+        p = {c: _plain(r.get(c)) for c in cols}
+        p[KNOWN_RING_PROP] = _plain(r.get("ring_id"))
+        p["content_hash"] = str(r["content_hash"])
         p["face"] = encode_face(face_of[pos]) if pos in face_of else None
-        row = {"id": str(ids[k]), "props": p, "clear": bool(updated[k]), "ring_id": None}
+        row = {"id": str(r["application_id"]), "props": p, "clear": bool(updated[k]), "ring_id": None}
         for s in schema.SIGNALS:
-            v = signal_cols[s.column][k] if s.column in signal_cols else None
+            v = r.get(s.column)
             row[s.column] = [] if v is None or (isinstance(v, float) and v != v) else [str(v)]
         row["face_out"], row["face_in"] = [], []
         rows.append(row)
-    order = {str(i): k for k, i in enumerate(ids)}
+    order = {row["id"]: k for k, row in enumerate(rows)}
     for a, b, s in pairs.itertuples(index=False) if isinstance(pairs, pd.DataFrame) else pairs:
         ka, kb = order.get(a, -1), order.get(b, -1)
         if ka >= kb:  # written with ``a`` (``a < b``: the relationship points a -> b)

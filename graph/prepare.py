@@ -251,18 +251,27 @@ def _one(rec: dict, settings: Settings, p: Pseudonymiser) -> tuple[dict, np.ndar
 _EMPTY_REJECTS = pd.DataFrame({c: [] for c in REJECT_COLUMNS})
 
 
-def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseudonymiser) -> PreparedBatch:
-    """``prepare(records_frame(records), ...)`` for a handful of records, about ten times faster: row by row,
-    one frame at the end. Same rules and the same output (``tests/graph/test_prepare_records.py`` checks parity);
-    a batch with any record to reject, or anything unusual, goes through ``prepare`` so rejects read the same."""
-    from graph.io import records_frame
+@dataclass
+class PreparedRows:
+    """Clean records prepared row by row, as dicts (the columns of a prepared frame, with ``content_hash``)."""
 
+    rows: list[dict]
+    faces: np.ndarray  # float32 [m, dim], L2-normalised
+    face_ids: list[str]  # application ids of the face rows, aligned with ``faces``
+
+
+def prepare_rows(
+    records: list[dict], settings: Settings, pseudonymiser: Pseudonymiser
+) -> PreparedRows | None:
+    """The rows ``prepare`` would give for a handful of clean records, with no DataFrame: the real-time path
+    keeps them as dicts. ``None`` when a record is to be rejected, an id repeats, or anything is unusual: the
+    caller then runs ``prepare``, so rejects read the same."""
     try:
         prepared = [_one(r, settings, pseudonymiser) for r in records]
     except _Fallback:
-        return prepare(records_frame(records), settings, pseudonymiser)
+        return None
     if len({row["application_id"] for row, _ in prepared}) < len(prepared):
-        return prepare(records_frame(records), settings, pseudonymiser)
+        return None
     with_face = [k for k, (_, face) in enumerate(prepared) if face is not None]
     faces = np.zeros((0, settings.face_dim), dtype=np.float32)
     if with_face:
@@ -275,6 +284,20 @@ def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseu
     for row, digest in zip(rows, digests, strict=True):
         text = "\x1f".join([*(str(row[c]) for c in _HASHED), digest])
         row["content_hash"] = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    return PreparedRows(rows, faces, [rows[k]["application_id"] for k in with_face])
+
+
+def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseudonymiser) -> PreparedBatch:
+    """``prepare(records_frame(records), ...)`` for a handful of records, about ten times faster: row by row
+    (``prepare_rows``), one frame at the end. Same rules and the same output
+    (``tests/graph/test_prepare_records.py`` checks parity); a batch with any record to reject, or anything
+    unusual, goes through ``prepare`` so rejects read the same."""
+    from graph.io import records_frame
+
+    fast = prepare_rows(records, settings, pseudonymiser)
+    if fast is None:
+        return prepare(records_frame(records), settings, pseudonymiser)
+    rows = fast.rows
     columns = {ROW: np.arange(1, len(rows) + 1)}
     for c in rows[0] if rows else ():
         values = [row[c] for row in rows]
@@ -285,22 +308,23 @@ def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseu
         else:
             columns[c] = np.array(values + [None], dtype=object)[:-1]
     frame = object_frame(columns)
-    face_ids = np.array([rows[k]["application_id"] for k in with_face] + [None], dtype=object)[:-1]
-    empty = _EMPTY_REJECTS.copy()
+    face_ids = np.array([*fast.face_ids, None], dtype=object)[:-1]
     summary = {
         "rows": len(rows),
         "accepted": len(rows),
         "rejected": 0,
-        "with_face": len(with_face),
+        "with_face": len(fast.face_ids),
         "ignored_columns": [],
     }
-    return PreparedBatch(frame, faces, face_ids, empty, summary)
+    return PreparedBatch(frame, fast.faces, face_ids, _EMPTY_REJECTS.copy(), summary)
 
 
 __all__ = [
     "PreparedBatch",
     "prepare",
     "prepare_records",
+    "prepare_rows",
+    "PreparedRows",
     "prepare_file",
     "iter_prepare_file",
     "pseudonymise",

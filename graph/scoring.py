@@ -12,6 +12,7 @@ with theirs), with hub signals sampled down to their ``member_cap`` most recent 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graph.baselines import RULE_COLUMNS
 from graph.features import NEIGHBOUR_BASE, RELS, features_for_new, is_linking, non_linking_codes, signal_stats
 from graph.hetero import GraphInput, build_heterodata, signal_node_features
-from graph.io import object_frame
 from graph.rings import Ring, RingConfig, extract_rings, ring_assignment
 from graph.schema import MEMBER_OF, SIGNALS
-from graph.tables import ACCOUNT_COLUMNS
 from graph.training import Artifact
+
+
+@dataclass
+class NewScores:
+    """Real-time scores, one entry per new application, in order."""
+
+    ids: np.ndarray
+    risk: np.ndarray
+    decision: np.ndarray
+    ring_id: list
+    reasons: list[list[str]]
 
 
 @dataclass
@@ -169,31 +180,27 @@ class RealtimeScorer:
         self.face_ptr = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=self.n))])
         self.ring_ids = ring_ids
 
-    def _new_tables(self, frame: pd.DataFrame, same_face: pd.DataFrame | None):
-        n = len(frame)
-        # only the account columns, built from arrays: reindexing a wide prepared frame costs more than
-        # everything else for the one-row frames of real-time decisions
-        cols = {"id": np.array([str(v) for v in frame["application_id"]] + [None], dtype=object)[:-1]}
-        for c in ACCOUNT_COLUMNS[1:]:
-            cols[c] = frame[c].to_numpy() if c in frame else np.full(n, np.nan)
-        accounts = object_frame(cols)
+    def _new_tables(self, rows: pd.DataFrame | list[dict], same_face) -> tuple[dict, dict, dict]:
+        """The new accounts, their links and face matches as mappings of column to array: a real-time
+        decision scores one to a few rows, for which building DataFrames cost more than the scoring."""
+        col = _column_getter(rows)
+        n = len(rows)
+        accounts = {"id": _objects([str(v) for v in col("application_id")])}
+        accounts["created_at"] = np.asarray(col("created_at"), dtype=np.int64)
+        for c in ("name_key", "dob_key", "liveness_score", "document_authenticity_score"):
+            accounts[c] = col(c)
         acc, rel, sig = [], [], []
         for s in SIGNALS:
-            if s.column in frame:
-                col = frame[s.column].to_numpy(dtype=object)
-                for i in range(n):
-                    v = col[i]
-                    if v is not None and v == v:
-                        acc.append(i)
-                        rel.append(s.rel)
-                        sig.append(v)
-        links = {
-            "account": np.array(acc, dtype=np.int64),
-            "rel": np.array(rel, dtype=object),
-            "signal": np.array(sig, dtype=object),
-        }
+            values = col(s.column)
+            for i in range(n):
+                v = values[i]
+                if v is not None and v == v:
+                    acc.append(i)
+                    rel.append(s.rel)
+                    sig.append(v)
+        links = {"account": np.array(acc, dtype=np.int64), "rel": rel, "signal": sig}
         sf = {"new": np.zeros(0, np.int64), "existing": np.zeros(0, np.int64), "similarity": np.zeros(0)}
-        if same_face is not None and len(same_face):
+        if same_face is not None and len(same_face["application_id"]):
             new_pos = {a: i for i, a in enumerate(accounts["id"])}
             nw = np.array([new_pos.get(str(a), -1) for a in same_face["application_id"]], dtype=np.int64)
             ex = np.array([self.pos.get(str(m), -1) for m in same_face["match_id"]], dtype=np.int64)
@@ -201,7 +208,7 @@ class RealtimeScorer:
             sf = {
                 "new": nw[ok],
                 "existing": ex[ok],
-                "similarity": same_face["similarity"].to_numpy(np.float64)[ok],
+                "similarity": np.asarray(same_face["similarity"], dtype=np.float64)[ok],
             }
         return accounts, links, sf
 
@@ -269,7 +276,7 @@ class RealtimeScorer:
             fa.append(np.full(len(o), local_acc[p]))
             fb.append(np.array([local_acc[q] for q in o], dtype=np.int64))
             fs.append(self.face_sim[lo:hi])
-        x = np.concatenate([nf.frame.to_numpy(np.float32)[i : i + 1], self.x[existing]])
+        x = np.concatenate([nf.x[i : i + 1], self.x[existing]])
         data, _ = build_heterodata(
             len(x),
             x,
@@ -284,29 +291,42 @@ class RealtimeScorer:
         )
         return float(model.predict_proba(data)[0, 1])
 
-    def score_new_accounts(self, frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> pd.DataFrame:
-        accounts, links, sf = self._new_tables(frame, same_face)
+    def score_new(self, rows: pd.DataFrame | list[dict], same_face=None) -> NewScores:
+        """``score_new_accounts`` without the DataFrame: ``rows`` are prepared rows as a frame or as dicts
+        (``graph.prepare.prepare_rows``), ``same_face`` a mapping of its three columns to sequences."""
+        accounts, links, sf = self._new_tables(rows, same_face)
+        n = len(accounts["id"])
         nf = features_for_new(self.graph.state, accounts, links, sf, self.name_of, self.dob_of, self.base)
         art = self.artifact
-        x = nf.frame.to_numpy(np.float32)
         raw = {}
         if art.shipped in ("gbt", "ensemble"):
-            raw["gbt"] = art.models["gbt"].predict_features(x)[:, 1]
+            raw["gbt"] = art.models["gbt"].predict_features(nf.x)[:, 1]
         if art.shipped in ("gnn", "ensemble"):
-            raw["gnn"] = np.array([self._gnn(i, nf, links, sf) for i in range(len(accounts))])
+            raw["gnn"] = np.array([self._gnn(i, nf, links, sf) for i in range(n)])
         if art.shipped == "rules":
+            rule = [nf.columns.index(c) for c in RULE_COLUMNS]
             raw["rules"] = art.models["rules"].lr.predict_proba(
-                np.nan_to_num(nf.frame[["comp_size", "n_rare", "face_other_both"]].to_numpy(np.float64))
+                np.nan_to_num(nf.x[:, rule].astype(np.float64))
             )[:, 1]
         score = np.mean([raw[k] for k in raw], axis=0)
         risk = art.calibrator.transform(score)
+        return NewScores(
+            ids=accounts["id"],
+            risk=risk,
+            decision=art.calibrator.decide(risk),
+            ring_id=self._rings(nf, links, sf, n),
+            reasons=_reasons(nf.x, nf.columns),
+        )
+
+    def score_new_accounts(self, frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> pd.DataFrame:
+        out = self.score_new(frame, same_face)
         return pd.DataFrame(
             {
-                "application_id": accounts["id"].to_numpy(),
-                "risk_score": risk,
-                "decision": art.calibrator.decide(risk),
-                "ring_id": self._rings(nf, links, sf, len(accounts)),
-                "reasons": _reasons(nf.frame),
+                "application_id": out.ids,
+                "risk_score": out.risk,
+                "decision": out.decision,
+                "ring_id": out.ring_id,
+                "reasons": out.reasons,
             }
         )
 
@@ -337,19 +357,30 @@ def _linking(state, node: np.ndarray, deg: np.ndarray) -> np.ndarray:
     return (node >= 0) & (deg >= 2) & (deg <= state.config.hub_degree) & rel_ok
 
 
-def _reasons(features: pd.DataFrame) -> list[list[str]]:
+def _reasons(x: np.ndarray, columns: list[str]) -> list[list[str]]:
     """Plain-language reasons from the features, strongest sharing first."""
     out = []
-    col = {c: k for k, c in enumerate(features.columns)}
-    for row in features.to_numpy():  # the values iterrows() would give, without a Series per row
+    col = {c: k for k, c in enumerate(columns)}
+    for row in x.tolist():
         rs = []
         for r in RELS:
-            deg = int(round(np.expm1(row[col[f"{r.lower()}_deg"]])))
+            deg = int(round(math.expm1(row[col[f"{r.lower()}_deg"]])))
             if deg > 0:
-                names = int(round(np.expm1(row[col[f"{r.lower()}_names"]])))
+                names = int(round(math.expm1(row[col[f"{r.lower()}_names"]])))
                 rs.append((deg, f"{r} shared with {deg} other accounts under {names} other names"))
-        k = int(round(np.expm1(row[col["face_other_both"]])))
+        k = int(round(math.expm1(row[col["face_other_both"]])))
         if k:
             rs.append((100 + k, f"face matches {k} accounts with another name and date of birth"))
         out.append([t for _, t in sorted(rs, key=lambda x: -x[0])][:5])
     return out
+
+
+def _column_getter(rows: pd.DataFrame | list[dict]):
+    """``col(name)``: one column of prepared rows as a sequence, ``None`` where a row lacks it."""
+    if isinstance(rows, pd.DataFrame):
+        return lambda c: rows[c].to_numpy() if c in rows else [None] * len(rows)
+    return lambda c: [r.get(c) for r in rows]
+
+
+def _objects(values: list) -> np.ndarray:
+    return np.array([*values, None], dtype=object)[:-1]  # never a 2-d array of characters

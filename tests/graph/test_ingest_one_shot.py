@@ -9,7 +9,7 @@ import pytest
 
 from embeddings.index import FaceIndex
 from graph.ingest import face_pairs, ingest_records, one_shot_rows, write_one_shot
-from graph.prepare import prepare_records
+from graph.prepare import prepare_records, prepare_rows
 from graph.pseudonymise import Pseudonymiser
 
 from .ingest_helpers import KEY, applications, ingest_settings, snapshot
@@ -41,8 +41,12 @@ def _one_shot(store, settings, index, recs: list[dict], updated: frozenset = fro
     index.add(ids, batch.faces)
     pairs = face_pairs(index, ids, batch.faces, settings.same_face_threshold, settings.face_link_k)
     work = list(range(len(frame)))
-    write_one_shot(store, one_shot_rows(settings, frame, work, [a in updated for a in frame["application_id"]],
-                                        face_of, pairs))  # fmt: skip
+    flags = [a in updated for a in frame["application_id"]]
+    rows = one_shot_rows(settings, frame, work, flags, face_of, pairs)
+    # the API's path: the same rows from prepared dicts, with no frame
+    dicts = prepare_rows(recs, settings, Pseudonymiser(KEY.encode()))
+    assert one_shot_rows(settings, dicts.rows, work, flags, face_of, pairs) == rows
+    write_one_shot(store, rows)
 
 
 def test_one_shot_writes_what_the_bulk_path_writes(clean_store, records, tmp_path) -> None:

@@ -96,6 +96,15 @@ def test_new_accounts_score_like_batch(trained, toy_graph):
     if y.sum():
         assert out["risk_score"].to_numpy()[y == 1].mean() > out["risk_score"].to_numpy()[y == 0].mean()
     assert set(out["decision"]) <= {"approve", "review", "decline"}
+    # the API's path (prepared dicts, one account a call) scores the same
+    for k in (0, 7, 39):
+        row = frame.iloc[[k]]
+        one = scorer.score_new(
+            row.to_dict("records"),
+            faces[faces["application_id"] == row["application_id"].iloc[0]].to_dict("list"),
+        )
+        np.testing.assert_allclose(one.risk, out["risk_score"].to_numpy()[[k]], rtol=0, atol=1e-9)
+        assert one.reasons == [out["reasons"].iloc[k]] and list(one.decision) == [out["decision"].iloc[k]]
 
 
 def test_write_back_to_the_store(trained, toy_graph, clean_store):
