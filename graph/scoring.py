@@ -3,10 +3,12 @@
 Batch: calibrated risk for every account, rings, decisions, written back to the store (``Account.risk_score``,
 ``Account.ring_id``, ``Ring`` nodes, ``MEMBER_OF``) and to ``scores.parquet`` / ``rings.json``.
 
-Real time (``RealtimeScorer.score_new_accounts``): the new application is scored from the cached graph
-without rebuilding it. Its features come from cached per-signal aggregates (``features.features_for_new``);
-the GNN runs on the new account's exact receptive field (its signals with their members, its face matches
-with theirs), with hub signals sampled down to their ``member_cap`` most recent members.
+Real time (``RealtimeScorer.score_new``, or ``score_new_accounts`` for a DataFrame out): the new application
+is scored from the cached graph without rebuilding it, and without a DataFrame (for one to a few rows, their
+set-up cost more than the scoring). Its features come from cached per-signal aggregates
+(``features.features_for_new``); the GNN runs on the new account's exact receptive field (its signals with
+their members, its face matches with theirs), with hub signals sampled down to their ``member_cap`` most
+recent members.
 """
 
 from __future__ import annotations
