@@ -89,3 +89,46 @@ def from_prepared(frame: pd.DataFrame, same_face: pd.DataFrame | None = None) ->
         )
         sf = sf[sf.src != sf.dst].drop_duplicates(["src", "dst"]).reset_index(drop=True)
     return GraphTables(accounts=accounts, links=links, same_face=sf)
+
+
+def append_prepared(
+    tables: GraphTables, rows: list[dict], pairs: list[tuple[str, str, float]]
+) -> GraphTables:
+    """``tables`` plus prepared rows (dicts from ``graph.prepare.prepare_rows``) whose ids it lacks, with their
+    signal links and the SAME_FACE ``pairs`` (application ids) that touch them: what the real-time scorer
+    folds in between batch scoring jobs. Rows already present (updated or re-sent ids) are left to the next
+    job, which reads the store."""
+    known = tables.account_index()
+    fresh, seen = [], set()
+    for r in rows:
+        i = str(r["application_id"])
+        if i not in known and i not in seen:
+            fresh.append(r)
+            seen.add(i)
+    if not fresh:
+        return tables
+    n = tables.n_accounts
+    frame = pd.DataFrame({c: [r.get(c) for r in fresh] for c in fresh[0]})
+    add = from_prepared(frame)
+    accounts = pd.concat([tables.accounts, add.accounts], ignore_index=True)
+    links = pd.concat(
+        [tables.links, add.links.assign(account=add.links["account"].to_numpy(np.int64) + n)],
+        ignore_index=True,
+    )
+    index = known | {str(r["application_id"]): n + k for k, r in enumerate(fresh)}
+    src, dst, sim = [], [], []
+    for a, b, s in pairs:
+        ia, ib = index.get(str(a)), index.get(str(b))
+        if ia is not None and ib is not None and ia != ib and max(ia, ib) >= n:  # old-old pairs are there
+            src.append(min(ia, ib))
+            dst.append(max(ia, ib))
+            sim.append(s)
+    sf = pd.DataFrame(
+        {
+            "src": np.array(src, dtype=np.int64),
+            "dst": np.array(dst, dtype=np.int64),
+            "similarity": np.array(sim, dtype=np.float32),
+        }
+    )
+    same_face = pd.concat([tables.same_face, sf], ignore_index=True).drop_duplicates(["src", "dst"])
+    return GraphTables(accounts=accounts, links=links, same_face=same_face.reset_index(drop=True))

@@ -192,7 +192,13 @@ def _ring_ids(history: pd.DataFrame, graph) -> np.ndarray:
 
 
 def start_server(
-    settings: Settings, key: str, port: int, log_path: Path, log_level: str = "INFO", face: dict | None = None
+    settings: Settings,
+    key: str,
+    port: int,
+    log_path: Path,
+    log_level: str = "INFO",
+    face: dict | None = None,
+    refresh_accounts: int | None = None,
 ) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
     env.update(
@@ -207,6 +213,8 @@ def start_server(
         RINGWATCH_LOG_LEVEL=log_level,
         **{f"RINGWATCH_FACE_{k.upper()}": str(v) for k, v in (face or {}).items()},
     )
+    if refresh_accounts is not None:
+        env["RINGWATCH_SCORER_REFRESH_ACCOUNTS"] = str(refresh_accounts)
     cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as out:  # a fresh log a run: server_side() reads it from the top
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -297,6 +305,18 @@ def server_side(log_path: Path, skip: int) -> dict:
     return {f"server_p{q}_ms": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)}
 
 
+def scorer_refreshes(log_path: Path) -> list[float]:
+    """Seconds each background refresh of the scorer's cache took during the run (from the server log)."""
+    out = []
+    for line in log_path.read_text().splitlines():
+        if '"scorer refreshed"' in line:
+            try:
+                out.append(json.loads(line)["seconds"])
+            except (ValueError, KeyError):
+                continue
+    return out
+
+
 def stage_sums(base: str) -> dict[str, tuple[float, float]]:
     """(sum, count) of each decision-pass stage and of the pass size, from the server's /metrics."""
     out = {}
@@ -368,6 +388,13 @@ def main() -> None:
         "--face-ef-search", type=int, default=None, help="RINGWATCH_FACE_EF_SEARCH for the server"
     )
     ap.add_argument(
+        "--scorer-refresh-accounts",
+        type=int,
+        default=None,
+        help="RINGWATCH_SCORER_REFRESH_ACCOUNTS for the server (default: the setting's, 10,000: no refresh "
+        "within a default run)",
+    )
+    ap.add_argument(
         "--face-recall",
         type=int,
         default=0,
@@ -412,7 +439,15 @@ def main() -> None:
             print("face recall:", json.dumps(recall))
         key, port = new_key(), free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = start_server(settings, key, port, data_dir / "bench_server.log", args.log_level, face_env)
+        proc = start_server(
+            settings,
+            key,
+            port,
+            data_dir / "bench_server.log",
+            args.log_level,
+            face_env,
+            args.scorer_refresh_accounts,
+        )
         ready_s = wait_ready(base, proc)
         print(f"server ready in {ready_s:.1f} s (scorer cache built from {args.accounts} accounts)")
         warm, measured = records[: args.warmup], records[args.warmup :]
@@ -429,6 +464,7 @@ def main() -> None:
         result["autogroup_nice"] = priority
         result["store_jvm_args"] = os.environ.get("ARCADEDB_JVM_ARGS")  # the store server inherits them
         result["face_index"] = serving | {k: v for k, v in face_env.items() if k != "index_type"}
+        result["scorer_refresh_s"] = scorer_refreshes(data_dir / "bench_server.log")
         if recall is not None:
             result["face_recall"] = recall
         print(json.dumps(result, indent=2))

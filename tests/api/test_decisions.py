@@ -101,6 +101,26 @@ def test_invalid_application_writes_nothing(api_server, new_rows, request_body) 
         assert c.get(f"/v1/accounts/{body['application_id']}").status_code == 404
 
 
+def test_batch_with_one_invalid_application_decides_the_rest(api_server, new_rows, request_body) -> None:
+    """A record to reject sends the pass down the full preparation path (which words the rejects): the others
+    are decided and stored as on the row-by-row path, so a replay answers the same."""
+    good, bad = request_body(new_rows.iloc[32]), request_body(new_rows.iloc[33])
+    bad["face_embedding"] = bad["face_embedding"][:10]
+    with api_server.client("ingest") as c:
+        r = c.post("/v1/applications:batch", json={"applications": [bad, good]})
+        again = c.post("/v1/applications", json=good)
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    (rejected,) = r.json()["rejected"]
+    assert result["application_id"] == good["application_id"] and result["replayed"] is False
+    assert rejected["application_id"] == bad["application_id"]
+    assert any("face_embedding" in reason for reason in rejected["reasons"])
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["risk_score"] == result["risk_score"] and again.json()["reasons"] == result["reasons"]
+    with api_server.client("investigator") as c:
+        assert c.get(f"/v1/accounts/{bad['application_id']}").status_code == 404
+
+
 def test_batch_with_duplicate_ids_is_rejected(api_server, new_rows, request_body) -> None:
     body = request_body(new_rows.iloc[31])
     with api_server.client("ingest") as c:

@@ -1,14 +1,17 @@
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from graph.features import features_for_new
 from graph.hetero import GraphInput
 from graph.schema import SIGNALS
 from graph.scoring import RealtimeScorer, score_all, write_back, write_outputs
 from graph.settings import Settings
 from graph.splits import ring_groups
-from graph.tables import GraphTables
+from graph.tables import GraphTables, append_prepared
 from graph.training import TrainConfig, load_artifact, save_artifact, train
 
 torch.set_num_threads(1)
@@ -180,3 +183,51 @@ def test_realtime_ring_comes_from_linking_signals_not_a_shared_prefix(trained, t
     on_device = blank.assign(device_id=own["USED_DEVICE"])
     assert scorer.score_new_accounts(on_prefix)["ring_id"].iloc[0] is None
     assert scorer.score_new_accounts(on_device)["ring_id"].iloc[0] == "ring-1"
+
+
+def test_appended_accounts_get_the_features_of_a_full_build(toy_graph):
+    """The real-time scorer's refresh (``append_prepared``, then a rebuild) must give what a batch job would."""
+    tables, _ = toy_graph
+    new_rows = np.sort(np.random.default_rng(1).choice(tables.n_accounts, 30, replace=False))
+    base, frame, _ = _split(tables, new_rows)
+    ids = tables.accounts["id"].to_numpy()
+    sf = tables.same_face
+    touch = sf["src"].isin(new_rows) | sf["dst"].isin(new_rows)
+    pairs = [(ids[a], ids[b], float(s)) for a, b, s in sf[touch].itertuples(index=False)]
+    rows = frame.to_dict("records")
+    grown = append_prepared(base, rows + rows[:3], pairs)  # a re-sent id is skipped
+    assert grown.n_accounts == tables.n_accounts and len(grown.same_face) == len(sf)
+    assert append_prepared(grown, rows, pairs) is grown
+    full = GraphInput(tables).features.set_axis(ids).sort_index()
+    got = GraphInput(grown).features.set_axis(grown.accounts["id"].to_numpy()).sort_index()
+    pd.testing.assert_frame_equal(got, full, check_exact=False, rtol=1e-5)
+
+
+def test_the_api_scorer_folds_decided_accounts_in(trained, toy_graph):
+    """Ring members decided one after another see each other once the API's cache refreshes (without it, a
+    cache built before them sees none of them until the next batch job)."""
+    from api.scorer import ScorerCache
+
+    art, _ = trained
+    tables, truth = toy_graph
+    sizes = truth[truth["label"] == 1].groupby("ring_id").size()
+    members = np.flatnonzero(truth["ring_id"].to_numpy() == sizes.idxmax())
+    base, frame, _ = _split(tables, members)
+    rows = frame.to_dict("records")
+    cache = ScorerCache(Settings(scorer_refresh_accounts=len(rows) - 1, scorer_refresh_s=0))
+    cache._scorer, cache.state = RealtimeScorer(art, GraphInput(base)), "ready"
+    alone = _rare_shared(cache.get(), rows[-1:])
+    cache.observe(rows[:-2], [], {})
+    assert cache.get().graph.n == base.n_accounts  # not due yet
+    cache.observe(rows[-2:-1], [], {})  # due: folded in on a background thread
+    deadline = time.monotonic() + 60
+    while cache.get().graph.n == base.n_accounts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cache.get().graph.n == base.n_accounts + len(rows) - 1
+    assert _rare_shared(cache.get(), rows[-1:]) > alone  # the shared device, phone, ... now link it to them
+
+
+def _rare_shared(scorer: RealtimeScorer, rows: list[dict]) -> float:
+    accounts, links, sf = scorer._new_tables(rows, None)
+    nf = features_for_new(scorer.graph.state, accounts, links, sf, scorer.name_of, scorer.dob_of, scorer.base)
+    return float(nf.x[0, nf.columns.index("n_rare")])
