@@ -446,6 +446,35 @@ def is_linking(state: FeatureState) -> np.ndarray:
 
 
 @dataclass
+class RecentLinks:
+    """Time keys of the links that accounts decided since ``FeatureState`` was computed hold to existing
+    signal nodes, so that the time-window counts of later new accounts include them without a rebuild (a
+    device or a /24 used by others in the last hours). Only existing nodes: a brand-new signal waits for the
+    next rebuild."""
+
+    time_keys: np.ndarray  # sorted, as FeatureState.time_keys
+    pair_time_keys: list[np.ndarray]  # sorted, as FeatureState.pair_time_keys
+
+    @classmethod
+    def empty(cls) -> RecentLinks:
+        return cls(np.zeros(0, np.int64), [np.zeros(0, np.int64) for _ in PAIR_BURSTS])
+
+    def plus(self, state: FeatureState, accounts, links) -> RecentLinks:
+        """These links and those of ``accounts``/``links`` (as ``features_for_new`` takes them)."""
+        n = len(accounts["created_at"])
+        acc, rel, node = _link_nodes(state, links)
+        t_days = np.asarray(accounts["created_at"], dtype=np.float64) / MS_PER_DAY
+        t0 = state.t0_ms / MS_PER_DAY
+        known = node >= 0
+        keys = _time_keys(node[known], t_days[acc[known]], t0)
+        pair_keys = []
+        for j, (pos, found) in enumerate(_pair_positions(state, n, acc, node, rel)):
+            new = _time_keys(pos[found].astype(np.int64), t_days[found], t0)
+            pair_keys.append(np.sort(np.concatenate([self.pair_time_keys[j], new])))
+        return RecentLinks(np.sort(np.concatenate([self.time_keys, keys])), pair_keys)
+
+
+@dataclass
 class NewFeatures:
     """Features of new accounts, and per new link the existing node (-1 if new) with its updated stats."""
 
@@ -470,21 +499,44 @@ def _member(pairs: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return (pairs[pos] == keys) if len(pairs) else np.zeros(len(keys), dtype=bool)
 
 
-def _pair_counts_new(state: FeatureState, n: int, acc, node, rel, t_days) -> list[np.ndarray]:
-    """``_pair_counts`` of new accounts against the existing ones (``node`` is -1 for a new signal)."""
+def _pair_positions(state: FeatureState, n: int, acc, node, rel) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per PAIR_BURSTS: each new account's position among the existing pair keys, and whether it is there."""
     out = []
-    window = state.config.burst_hours * 3600
-    for (ra, rb), keys, time_keys in zip(PAIR_BURSTS, state.pair_keys, state.pair_time_keys, strict=True):
+    for (ra, rb), keys in zip(PAIR_BURSTS, state.pair_keys, strict=True):
         na = _account_node(n, acc, node, rel, REL_CODE[ra])
         nb = _account_node(n, acc, node, rel, REL_CODE[rb])
         key = na * state.nodes.n_nodes + nb
         pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
         found = (na >= 0) & (nb >= 0) & (keys[pos] == key) if len(keys) else np.zeros(n, dtype=bool)
+        out.append((pos, found))
+    return out
+
+
+def _pair_counts_new(
+    state: FeatureState, n: int, acc, node, rel, t_days, recent: RecentLinks | None
+) -> list[np.ndarray]:
+    """``_pair_counts`` of new accounts against the existing ones (``node`` is -1 for a new signal)."""
+    out = []
+    window = state.config.burst_hours * 3600
+    for j, (pos, found) in enumerate(_pair_positions(state, n, acc, node, rel)):
         c = np.zeros(n)
         tk = _time_keys(pos[found].astype(np.int64), t_days[found], state.t0_ms / MS_PER_DAY)
-        c[found] = _within(time_keys, tk, window)
+        c[found] = _within(state.pair_time_keys[j], tk, window)
+        if recent is not None:
+            c[found] += _within(recent.pair_time_keys[j], tk, window)
         out.append(c)
     return out
+
+
+def _link_nodes(state: FeatureState, links) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Account, kind code and existing node (-1 for a new signal) of each link."""
+    acc = np.asarray(links["account"], dtype=np.int64)
+    rel = np.array([REL_CODE[r] for r in links["rel"]], dtype=np.int64)
+    node = np.array(
+        [state.node_index.get((r, s), -1) for r, s in zip(links["rel"], links["signal"], strict=True)],
+        dtype=np.int64,
+    )
+    return acc, rel, node
 
 
 def features_for_new(
@@ -495,6 +547,7 @@ def features_for_new(
     name_of: np.ndarray,
     dob_of: np.ndarray,
     base_of: np.ndarray,
+    recent: RecentLinks | None = None,
 ) -> NewFeatures:
     """Features of new accounts against the cached graph, as if each had been in it for the last full run.
 
@@ -503,17 +556,13 @@ def features_for_new(
     ``accounts``), ``existing`` (account index), ``similarity``. All three are mappings of column name to
     array (DataFrames work), so one request builds no DataFrame.
     ``name_of``/``dob_of``: name/dob codes of existing accounts; ``base_of``: their NEIGHBOUR_BASE values.
-    New accounts are scored independently: they see the existing graph, not each other.
+    New accounts are scored independently: they see the existing graph, not each other. ``recent`` adds the
+    time keys of accounts decided since the state was computed to the time-window counts.
     """
     cfg = state.config
     nodes = state.nodes
     n = len(accounts["created_at"])
-    acc = np.asarray(links["account"], dtype=np.int64)
-    rel = np.array([REL_CODE[r] for r in links["rel"]], dtype=np.int64)
-    node = np.array(
-        [state.node_index.get((r, s), -1) for r, s in zip(links["rel"], links["signal"], strict=True)],
-        dtype=np.int64,
-    )
+    acc, rel, node = _link_nodes(state, links)
     known = node >= 0
     kn = np.where(known, node, 0)
     name_code = np.array([state.name_codes.get(k, -1) for k in accounts["name_key"]], dtype=np.int64)
@@ -529,9 +578,12 @@ def features_for_new(
     keys = _time_keys(kn, t, state.t0_ms / MS_PER_DAY)
     near = np.where(known, _within(state.time_keys, keys, cfg.near_days * 86_400), 0)
     burst = np.where(known, _within(state.time_keys, keys, cfg.burst_hours * 3600), 0)
+    if recent is not None:
+        near = near + np.where(known, _within(recent.time_keys, keys, cfg.near_days * 86_400), 0)
+        burst = burst + np.where(known, _within(recent.time_keys, keys, cfg.burst_hours * 3600), 0)
     cols: dict[str, np.ndarray] = {}
     cols.update(_rel_block(n, acc, rel, deg, n_name, n_dob, span, near, burst))
-    pair_counts = _pair_counts_new(state, n, acc, node, rel, t_days)
+    pair_counts = _pair_counts_new(state, n, acc, node, rel, t_days, recent)
     cols.update(_pair_block(n, acc, rel, burst, pair_counts))
     # faces: partners are existing accounts
     fn = np.asarray(same_face["new"], dtype=np.int64)

@@ -25,8 +25,10 @@ from torch import nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import GraphConv, HeteroConv, SAGEConv
 
+from graph.features import NON_LINKING
 from graph.heap import reuse_freed_memory
-from graph.hetero import ACCOUNT, EDGE_TYPES, FACE_EDGE, NODE_TYPES, GraphInput
+from graph.hetero import ACCOUNT, EDGE_TYPES, FACE_EDGE, NODE_TYPES, GraphInput, rel_edge, rev_edge
+from graph.schema import SIGNALS
 from graph.splits import validation_split
 
 
@@ -71,6 +73,15 @@ class HeteroGNN(nn.Module):
         # the head is Linear, ReLU, Dropout, Linear; its dropout runs as _dropout too
         z = torch.relu(self.head[0](torch.cat([h0, h[ACCOUNT]], dim=-1)))
         return self.head[3](_dropout(z, self.head[2].p if self.training else 0.0)).squeeze(-1)
+
+
+# what a full graph holds, for models saved before they kept ``relations_``: a non-linking kind (the /24)
+# never has an edge (``graph.hetero``)
+_LINKING_RELATIONS = [
+    *(rel_edge(s.label, s.rel) for s in SIGNALS if s.rel not in NON_LINKING),
+    *(rev_edge(s.label, s.rel) for s in SIGNALS if s.rel not in NON_LINKING),
+    FACE_EDGE,
+]
 
 
 def _dropout(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -177,9 +188,16 @@ class GNNModel:
         self.stopped_by_: str = ""
 
     def _inputs(self, data: HeteroData):
+        """Scaled features and the edges of the relations the model was trained with, empty ones included.
+
+        Every relation adds its root term (``lin_r(x)`` and a bias) to every account, with or without an edge
+        of its own: on the full training graph all of them are there, so a real-time subgraph must pass them
+        too. Passing only the relations with edges (as before) left most of the root terms out for a new
+        account with few signals, and the GNN scored honest applicants about twice as high in real time as in
+        batch (a random 400 held out of 100k: mean 0.15 against 0.069)."""
         x = {nt: (self.acc_scaler if nt == ACCOUNT else self.sig_scaler)(data[nt].x) for nt in NODE_TYPES}
-        # relations without edges are skipped, which matters for the small subgraphs of real-time scoring
-        ei = {et: data[et].edge_index for et in EDGE_TYPES if data[et].edge_index.shape[1]}
+        relations = getattr(self, "relations_", None) or _LINKING_RELATIONS  # models saved before kept none
+        ei = {et: data[et].edge_index for et in relations}
         return x, ei, data[FACE_EDGE].edge_attr
 
     @property
@@ -213,6 +231,7 @@ class GNNModel:
         sig = np.concatenate([data[nt].x.numpy() for nt in NODE_TYPES if nt != ACCOUNT])
         self.sig_scaler = Scaler.fit(sig)
         self.net = HeteroGNN(data[ACCOUNT].x.shape[1], sig.shape[1], self.hidden, self.layers, self.dropout)
+        self.relations_ = [et for et in EDGE_TYPES if data[et].edge_index.shape[1]]
         x, ei, fw = self._inputs(data)
         yt = torch.from_numpy(np.nan_to_num(y).astype(np.float32))
         pos = max(float(y[tr].sum()), 1.0)

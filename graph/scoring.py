@@ -23,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 from graph.baselines import RULE_COLUMNS
-from graph.features import NEIGHBOUR_BASE, RELS, features_for_new, is_linking, non_linking_codes, signal_stats
+from graph.features import (
+    NEIGHBOUR_BASE,
+    RELS,
+    RecentLinks,
+    features_for_new,
+    is_linking,
+    non_linking_codes,
+    signal_stats,
+)
 from graph.hetero import GraphInput, build_heterodata, signal_node_features
 from graph.rings import Ring, RingConfig, extract_rings, ring_assignment
 from graph.schema import MEMBER_OF, SIGNALS
@@ -181,6 +189,13 @@ class RealtimeScorer:
         self.face_other, self.face_sim = other[order], sim[order]
         self.face_ptr = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=self.n))])
         self.ring_ids = ring_ids
+        self.recent = RecentLinks.empty()
+
+    def observe(self, rows: pd.DataFrame | list[dict]) -> None:
+        """Count accounts decided since this cache was built in later accounts' time windows (their links
+        to existing signals; cheap, no rebuild). Call from the thread that scores."""
+        accounts, links, _ = self._new_tables(rows, None)
+        self.recent = self.recent.plus(self.graph.state, accounts, links)
 
     def _new_tables(self, rows: pd.DataFrame | list[dict], same_face) -> tuple[dict, dict, dict]:
         """The new accounts, their links and face matches as mappings of column to array: a real-time
@@ -298,7 +313,9 @@ class RealtimeScorer:
         (``graph.prepare.prepare_rows``), ``same_face`` a mapping of its three columns to sequences."""
         accounts, links, sf = self._new_tables(rows, same_face)
         n = len(accounts["id"])
-        nf = features_for_new(self.graph.state, accounts, links, sf, self.name_of, self.dob_of, self.base)
+        nf = features_for_new(
+            self.graph.state, accounts, links, sf, self.name_of, self.dob_of, self.base, self.recent
+        )
         art = self.artifact
         raw = {}
         if art.shipped in ("gbt", "ensemble"):

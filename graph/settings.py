@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     max_batch: int = 1000  # most applications in one POST /v1/applications:batch (413 above)
     max_body_bytes: int = 2_000_000  # largest request body (413 above)
     log_level: str = "INFO"  # level of the JSON logs
-    scorer_refresh_accounts: int = 10_000  # refresh the real-time scorer once this many new accounts wait
-    scorer_refresh_s: float = 300.0  # ... or once the oldest has waited this long (0 turns either off)
+    scorer_refresh_accounts: int = 0  # rebuild the real-time scorer's cache once this many new accounts wait
+    scorer_refresh_s: float = 3600.0  # ... or once the oldest has waited this long (0 turns either off)
 
     @property
     def store_dir(self) -> Path:
