@@ -9,9 +9,10 @@ Between jobs the accounts that decisions add are counted in at once (``observe``
 signals enter later applicants' time windows (a device or a /24 used by others within hours), which needs no
 rebuild. Without that, a cache built before a stream counted none of it, every new applicant looked as if the
 last hours had been empty, and 14% of honest applicants were declined in a replay of the API benchmark's
-stream. Everything else about them (new signals, degrees, components) enters at a background rebuild, when
-``scorer_refresh_accounts`` are waiting or the oldest has waited ``scorer_refresh_s`` (hourly by default: a
-rebuild holds the GIL for part of its 4-6 s at 100k accounts, and decisions wait behind it).
+stream. Everything else about them (new signals, degrees, components) enters at the next batch scoring job,
+or at a background rebuild when ``scorer_refresh_accounts`` are waiting or the oldest has waited
+``scorer_refresh_s`` (both off by default: a rebuild holds the GIL for part of its 4-6 s at 100k accounts,
+and decisions wait behind it).
 """
 
 from __future__ import annotations
@@ -103,9 +104,12 @@ class ScorerCache:
         if not rows:
             return
         s = self.settings
+        rebuilds = s.scorer_refresh_accounts > 0 or s.scorer_refresh_s > 0
         with self._pending_lock:
             if self._scorer is not None:
-                self._scorer.observe(rows)  # time windows see them now; the rest at the next refresh
+                self._scorer.observe(rows)  # time windows see them now; the rest at the next rebuild
+            if not rebuilds and not self._lock.locked():
+                return  # kept only for a rebuild: one to come, or one running (its scorer must count them)
             self._pending.extend(rows)
             self._pending_pairs.extend(pairs)
             self._pending_rings.update(rings)

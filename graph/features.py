@@ -445,33 +445,62 @@ def is_linking(state: FeatureState) -> np.ndarray:
     return (d >= 2) & (d <= state.config.hub_degree) & ~np.isin(state.nodes.rel_code, non_linking_codes())
 
 
-@dataclass
+class _KeyLog:
+    """Sorted int64 time keys (``node * T + seconds``) in two levels, a large merged array and a small fresh
+    one: adding a decision's handful sorts only the fresh level, which is merged in every ``MERGE_AT`` keys.
+    At each merge, keys more than ``horizon_s`` older than the newest are dropped: no later window reaches
+    them, and the log stays the size of the traffic within the longest window."""
+
+    MERGE_AT = 4096
+
+    def __init__(self, horizon_s: float) -> None:
+        self.horizon_s = horizon_s
+        self.merged = np.zeros(0, np.int64)
+        self.fresh = np.zeros(0, np.int64)
+        self.newest = None
+
+    def __len__(self) -> int:
+        return len(self.merged) + len(self.fresh)
+
+    def add(self, keys: np.ndarray) -> None:
+        if not len(keys):
+            return
+        self.fresh = np.sort(np.concatenate([self.fresh, keys]))
+        top = int((keys % _T_SCALE).max())
+        self.newest = top if self.newest is None else max(self.newest, top)
+        if len(self.fresh) >= self.MERGE_AT:
+            both = np.concatenate([self.merged, self.fresh])
+            self.merged = np.sort(both[(both % _T_SCALE) >= self.newest - self.horizon_s])
+            self.fresh = np.zeros(0, np.int64)
+
+    def within(self, keys: np.ndarray, window_s: float) -> np.ndarray:
+        return _within(self.merged, keys, window_s) + _within(self.fresh, keys, window_s)
+
+
 class RecentLinks:
     """Time keys of the links that accounts decided since ``FeatureState`` was computed hold to existing
     signal nodes, so that the time-window counts of later new accounts include them without a rebuild (a
     device or a /24 used by others in the last hours). Only existing nodes: a brand-new signal waits for the
-    next rebuild."""
+    next rebuild. Not thread-safe: add and read from the thread that scores."""
 
-    time_keys: np.ndarray  # sorted, as FeatureState.time_keys
-    pair_time_keys: list[np.ndarray]  # sorted, as FeatureState.pair_time_keys
+    def __init__(self, config: FeatureConfig) -> None:
+        horizon = max(config.near_days * 86_400, config.burst_hours * 3600)
+        self.keys = _KeyLog(horizon)
+        self.pairs = [_KeyLog(horizon) for _ in PAIR_BURSTS]
 
-    @classmethod
-    def empty(cls) -> RecentLinks:
-        return cls(np.zeros(0, np.int64), [np.zeros(0, np.int64) for _ in PAIR_BURSTS])
+    def __len__(self) -> int:
+        return len(self.keys)
 
-    def plus(self, state: FeatureState, accounts, links) -> RecentLinks:
-        """These links and those of ``accounts``/``links`` (as ``features_for_new`` takes them)."""
+    def add(self, state: FeatureState, accounts, links) -> None:
+        """Count the links of ``accounts``/``links`` (as ``features_for_new`` takes them) from now on."""
         n = len(accounts["created_at"])
         acc, rel, node = _link_nodes(state, links)
         t_days = np.asarray(accounts["created_at"], dtype=np.float64) / MS_PER_DAY
         t0 = state.t0_ms / MS_PER_DAY
         known = node >= 0
-        keys = _time_keys(node[known], t_days[acc[known]], t0)
-        pair_keys = []
-        for j, (pos, found) in enumerate(_pair_positions(state, n, acc, node, rel)):
-            new = _time_keys(pos[found].astype(np.int64), t_days[found], t0)
-            pair_keys.append(np.sort(np.concatenate([self.pair_time_keys[j], new])))
-        return RecentLinks(np.sort(np.concatenate([self.time_keys, keys])), pair_keys)
+        self.keys.add(_time_keys(node[known], t_days[acc[known]], t0))
+        for log, (pos, found) in zip(self.pairs, _pair_positions(state, n, acc, node, rel), strict=True):
+            log.add(_time_keys(pos[found].astype(np.int64), t_days[found], t0))
 
 
 @dataclass
@@ -523,7 +552,7 @@ def _pair_counts_new(
         tk = _time_keys(pos[found].astype(np.int64), t_days[found], state.t0_ms / MS_PER_DAY)
         c[found] = _within(state.pair_time_keys[j], tk, window)
         if recent is not None:
-            c[found] += _within(recent.pair_time_keys[j], tk, window)
+            c[found] += recent.pairs[j].within(tk, window)
         out.append(c)
     return out
 
@@ -579,8 +608,8 @@ def features_for_new(
     near = np.where(known, _within(state.time_keys, keys, cfg.near_days * 86_400), 0)
     burst = np.where(known, _within(state.time_keys, keys, cfg.burst_hours * 3600), 0)
     if recent is not None:
-        near = near + np.where(known, _within(recent.time_keys, keys, cfg.near_days * 86_400), 0)
-        burst = burst + np.where(known, _within(recent.time_keys, keys, cfg.burst_hours * 3600), 0)
+        near = near + np.where(known, recent.keys.within(keys, cfg.near_days * 86_400), 0)
+        burst = burst + np.where(known, recent.keys.within(keys, cfg.burst_hours * 3600), 0)
     cols: dict[str, np.ndarray] = {}
     cols.update(_rel_block(n, acc, rel, deg, n_name, n_dob, span, near, burst))
     pair_counts = _pair_counts_new(state, n, acc, node, rel, t_days, recent)

@@ -189,13 +189,13 @@ class RealtimeScorer:
         self.face_other, self.face_sim = other[order], sim[order]
         self.face_ptr = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=self.n))])
         self.ring_ids = ring_ids
-        self.recent = RecentLinks.empty()
+        self.recent = RecentLinks(graph.state.config)
 
     def observe(self, rows: pd.DataFrame | list[dict]) -> None:
         """Count accounts decided since this cache was built in later accounts' time windows (their links
         to existing signals; cheap, no rebuild). Call from the thread that scores."""
         accounts, links, _ = self._new_tables(rows, None)
-        self.recent = self.recent.plus(self.graph.state, accounts, links)
+        self.recent.add(self.graph.state, accounts, links)
 
     def _new_tables(self, rows: pd.DataFrame | list[dict], same_face) -> tuple[dict, dict, dict]:
         """The new accounts, their links and face matches as mappings of column to array: a real-time

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2_000_000  # largest request body (413 above)
     log_level: str = "INFO"  # level of the JSON logs
     scorer_refresh_accounts: int = 0  # rebuild the real-time scorer's cache once this many new accounts wait
-    scorer_refresh_s: float = 3600.0  # ... or once the oldest has waited this long (0 turns either off)
+    scorer_refresh_s: float = 0.0  # ... or once the oldest has waited this long, in seconds (0: off)
 
     @property
     def store_dir(self) -> Path:

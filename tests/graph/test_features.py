@@ -171,3 +171,20 @@ def test_prefix_bursts_of_a_new_account_match_batch():
     )
     for c in ("prefix_burst_strangers", "prefix_burst_template", "from_prefix_burst"):
         assert np.isclose(nf.frame[c][0], full[c][3]), c
+
+
+def test_key_log_counts_both_levels_and_forgets_what_no_window_reaches():
+    from graph.features import _T_SCALE, _KeyLog
+
+    log = _KeyLog(horizon_s=100)
+    node = 7 * _T_SCALE
+    log.add(np.array([node + 10, node + 20]))
+    assert list(log.within(np.array([node + 15]), 5)) == [2]
+    many = node + np.arange(
+        1000, 1000 + _KeyLog.MERGE_AT
+    )  # one a second: merged, and the two old ones dropped
+    log.add(many[::-1].copy())
+    assert len(log.fresh) == 0 and len(log) == 101  # the last 100 seconds and the newest
+    assert log.within(np.array([node + 15]), 5)[0] == 0
+    last = int(many.max())
+    assert log.within(np.array([last]), 10)[0] == 11 and log.within(np.array([last + _T_SCALE]), 10)[0] == 0
