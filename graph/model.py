@@ -64,6 +64,8 @@ class HeteroGNN(nn.Module):
             # like HeteroConv, a node type no relation points into keeps its state (no norm either)
             out = {ACCOUNT: _into_accounts(conv, h, edge_index_dict, into_acc, dst, w)} if into_acc else {}
             for et in into_sig if i < len(self.convs) - 1 else ():
+                if not h[et[2]].shape[0]:  # no node of this kind in a small subgraph: nothing to update
+                    continue
                 o = conv.convs[et]((h[et[0]], h[et[2]]), edge_index_dict[et])
                 out[et[2]] = out[et[2]] + o if et[2] in out else o
             p = self.dropout.p if self.training else 0.0
@@ -123,12 +125,14 @@ def _into_accounts(conv: HeteroConv, h, edge_index_dict, into_acc, dst, weight) 
         src = edge_index_dict[et][0]
         if et == FACE_EDGE:  # GraphConv: lin_rel(mean(w * x_j)) + lin_root(x)
             root, bias = root + c.lin_root.weight, bias + c.lin_rel.bias
-            msgs.append(torch.index_select(h_acc, 0, src) @ c.lin_rel.weight.t())
+            if len(src):  # a relation without edges still adds its root term
+                msgs.append(torch.index_select(h_acc, 0, src) @ c.lin_rel.weight.t())
         else:  # SAGEConv: lin_l(mean(x_j)) + lin_r(x)
             root, bias = root + c.lin_r.weight, bias + c.lin_l.bias
-            msgs.append(torch.index_select(h[et[0]] @ c.lin_l.weight.t(), 0, src))
+            if len(src):
+                msgs.append(torch.index_select(h[et[0]] @ c.lin_l.weight.t(), 0, src))
     out = torch.addmm(bias, h_acc, root.t())
-    return out.index_add(0, dst, torch.cat(msgs) * weight)
+    return out.index_add(0, dst, torch.cat(msgs) * weight) if msgs else out
 
 
 @dataclass
