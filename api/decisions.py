@@ -12,8 +12,8 @@ A pass (one request, or the requests the batcher grouped) costs one read and one
    one transaction (``graph.ingest.write_one_shot``) writes accounts, signals, face links, faces, content
    hashes and scores together. If it fails (store down), the new faces leave the index again and the
    caller gets 503: nothing is half-written, and a retry starts afresh.
-4. The new accounts go to the scorer's cache for its next refresh (``api.scorer.ScorerCache.observe``), so
-   later decisions see them before the next batch scoring job.
+4. The new accounts go to the scorer's cache (``api.scorer.ScorerCache.observe``): later decisions count them
+   in their time windows at once, and see the rest of them after the next rebuild or batch scoring job.
 
 Idempotent on ``application_id``: an application stored with the same content and a score is answered from
 the store (``replayed``) and nothing is written. One stored with the same content but no score (loaded by
