@@ -82,21 +82,31 @@ class SignalTable:
         return signal_stats(self.deg, self.n_name, self.n_dob, self.t_min, self.t_max)
 
 
+SIGNAL_STAT_COLUMNS = ("deg", "names", "dobs", "name_ratio", "dob_ratio", "span", "burst")
+
+
 def signal_stats(deg, n_name, n_dob, t_min, t_max) -> pd.DataFrame:
+    return pd.DataFrame(
+        signal_stats_array(deg, n_name, n_dob, t_min, t_max), columns=list(SIGNAL_STAT_COLUMNS)
+    )
+
+
+def signal_stats_array(deg, n_name, n_dob, t_min, t_max) -> np.ndarray:
+    """[nodes, len(SIGNAL_STAT_COLUMNS)] float32; the real-time path skips the frame."""
     deg = np.asarray(deg, dtype=np.float64)
+    n_name, n_dob = np.asarray(n_name), np.asarray(n_dob)
     others = np.maximum(deg - 1, 1)
     span = np.asarray(t_max) - np.asarray(t_min)
-    return pd.DataFrame(
-        {
-            "deg": np.log1p(deg),
-            "names": np.log1p(n_name),
-            "dobs": np.log1p(n_dob),
-            "name_ratio": np.where(deg > 1, (np.asarray(n_name) - 1) / others, 0.0),
-            "dob_ratio": np.where(deg > 1, (np.asarray(n_dob) - 1) / others, 0.0),
-            "span": np.log1p(span),
-            "burst": np.log1p((deg - 1) / (span + 1.0)),
-        }
-    ).astype(np.float32)
+    cols = (
+        np.log1p(deg),
+        np.log1p(n_name),
+        np.log1p(n_dob),
+        np.where(deg > 1, (n_name - 1) / others, 0.0),
+        np.where(deg > 1, (n_dob - 1) / others, 0.0),
+        np.log1p(span),
+        np.log1p((deg - 1) / (span + 1.0)),
+    )
+    return np.stack(cols, axis=1).astype(np.float32)
 
 
 @dataclass

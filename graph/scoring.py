@@ -6,9 +6,9 @@ Batch: calibrated risk for every account, rings, decisions, written back to the 
 Real time (``RealtimeScorer.score_new``, or ``score_new_accounts`` for a DataFrame out): the new application
 is scored from the cached graph without rebuilding it, and without a DataFrame (for one to a few rows, their
 set-up cost more than the scoring). Its features come from cached per-signal aggregates
-(``features.features_for_new``); the GNN runs on the new account's exact receptive field (its signals with
-their members, its face matches with theirs), with hub signals sampled down to their ``member_cap`` most
-recent members.
+(``features.features_for_new``); the GNN runs in numpy (``graph.small_gnn``) on the new account's exact
+receptive field (its signals with their members, its face matches with theirs), a signal's members capped at
+its ``member_cap`` most recent (which binds only if ``hub_degree`` is set above it).
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from graph.features import (
     features_for_new,
     is_linking,
     non_linking_codes,
-    signal_stats,
+    signal_stats_array,
 )
-from graph.hetero import GraphInput, build_heterodata, signal_node_features
+from graph.hetero import GraphInput, signal_node_features
 from graph.rings import Ring, RingConfig, extract_rings, ring_assignment
 from graph.schema import MEMBER_OF, SIGNALS
+from graph.small_gnn import SmallGraph
 from graph.training import Artifact
 
 
@@ -234,9 +235,12 @@ class RealtimeScorer:
         return self.node_members[lo : min(hi, lo + self.member_cap)]
 
     def _gnn(self, i: int, nf, links: dict, sf: dict) -> float:
-        """The GNN on new account ``i``'s receptive field (2 layers: signals + members, face partners with
-        their signals and partners)."""
-        model = self.artifact.models["gnn"]
+        return float(self.artifact.models["gnn"].predict_small(self._receptive_field(i, nf, links, sf))[0])
+
+    def _receptive_field(self, i: int, nf, links: dict, sf: dict) -> SmallGraph:
+        """New account ``i`` (row 0) and what a 2-layer GNN sees of it: its linking signals with their
+        members, its face partners with their own linking signals and face partners. Nothing further out can
+        change its score, so members' other links are left out."""
         st = self.graph.state
         mine = np.flatnonzero(links["account"] == i)
         s1 = nf.link_node[mine]
@@ -244,69 +248,55 @@ class RealtimeScorer:
         s1_nodes = s1[known]
         fm = sf["new"] == i
         p1 = sf["existing"][fm]
-        accts = [np.array([-1])]  # -1 is the new account
-        accts += [self._members(nd) for nd in s1_nodes]
-        accts.append(p1)
-        sig_nodes = [s1_nodes]
-        for p in p1:
-            own = self.acc_nodes[self.acc_ptr[p] : self.acc_ptr[p + 1]]
-            sig_nodes.append(own[self.linking[own]])
-            accts.append(self.face_other[self.face_ptr[p] : self.face_ptr[p + 1]])
-        acc_ids = np.unique(np.concatenate(accts))
-        nodes = np.unique(np.concatenate(sig_nodes)) if sig_nodes else np.zeros(0, np.int64)
-        existing = acc_ids[acc_ids >= 0]
-        local_acc = {a: k + 1 for k, a in enumerate(existing.tolist())}
-        local_node = {nd: k for k, nd in enumerate(nodes.tolist())}
-        la, ln = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for a in existing:
-            own = self.acc_nodes[self.acc_ptr[a] : self.acc_ptr[a + 1]]
-            own = own[np.isin(own, nodes)]
-            la.append(np.full(len(own), local_acc[a]))
-            ln.append(np.array([local_node[x] for x in own], dtype=np.int64))
-        la.append(np.zeros(len(s1_nodes), np.int64))
-        ln.append(np.array([local_node[x] for x in s1_nodes], dtype=np.int64))
+        members = [self._members(nd) for nd in s1_nodes]
+        member_node = np.repeat(s1_nodes, [len(m) for m in members])
+        own = [self.acc_nodes[self.acc_ptr[p] : self.acc_ptr[p + 1]] for p in p1]
+        own_acc = np.repeat(p1, [len(o) for o in own])
+        own = np.concatenate(own) if own else np.zeros(0, np.int64)
+        keep = self.linking[own] | np.isin(own, s1_nodes)
+        own, own_acc = own[keep], own_acc[keep]
+        spans = [(self.face_ptr[p], self.face_ptr[p + 1]) for p in p1]
+        face_p = np.repeat(p1, [hi - lo for lo, hi in spans])
+        face_q = np.concatenate([self.face_other[lo:hi] for lo, hi in spans] or [np.zeros(0, np.int64)])
+        face_s = np.concatenate([self.face_sim[lo:hi] for lo, hi in spans] or [np.zeros(0, np.float32)])
+        existing = np.unique(np.concatenate([*members, p1, face_q]).astype(np.int64))
+        nodes = np.unique(np.concatenate([s1_nodes, own]))
+
+        def local(a: np.ndarray) -> np.ndarray:
+            return np.searchsorted(existing, a) + 1  # row 0 is the new account
+
+        member_acc = np.concatenate(members) if members else np.zeros(0, np.int64)
+        acc = np.concatenate([np.zeros(len(s1_nodes), np.int64), local(member_acc), local(own_acc)])
+        sig = np.searchsorted(nodes, np.concatenate([s1_nodes, member_node, own]))
+        pair = np.unique(acc * max(len(nodes), 1) + sig)  # a partner may also be a member
+        # face pairs: the new account's, then each partner's (a pair of two partners comes twice)
+        a, b = local(face_p), local(face_q)
+        pair_f, first = np.unique(
+            np.minimum(a, b) * (len(existing) + 1) + np.maximum(a, b), return_index=True
+        )
         node_x = self.node_x[nodes].copy()
         if len(s1_nodes):
-            stats = signal_stats(
-                nf.deg[mine][known],
-                nf.n_name[mine][known],
-                nf.n_dob[mine][known],
-                nf.t_min[mine][known],
-                nf.t_max[mine][known],
-            ).to_numpy(np.float32)
-            s, c = st.node_base_sum[s1_nodes].copy(), st.node_base_cnt[s1_nodes].copy()
+            k = mine[known]
+            stats = signal_stats_array(nf.deg[k], nf.n_name[k], nf.n_dob[k], nf.t_min[k], nf.t_max[k])
+            total, count = st.node_base_sum[s1_nodes].copy(), st.node_base_cnt[s1_nodes].copy()
             b = nf.base[i]
             ok = ~np.isnan(b)
-            s += np.where(ok, b, 0.0)
-            c += ok
-            mean = np.where(c > 0, s / np.maximum(c, 1), 0.0)
-            rows = np.array([local_node[x] for x in s1_nodes])
-            node_x[rows] = np.concatenate([stats, mean.astype(np.float32)], axis=1)
-        fa, fb, fs = (
-            [np.zeros(len(p1), np.int64)],
-            [np.array([local_acc[p] for p in p1], dtype=np.int64)],
-            [sf["similarity"][fm].astype(np.float32)],
+            total += np.where(ok, b, 0.0)
+            count += ok
+            mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+            node_x[np.searchsorted(nodes, s1_nodes)] = np.concatenate(
+                [stats, mean.astype(np.float32)], axis=1
+            )
+        return SmallGraph(
+            x_account=np.concatenate([nf.x[i : i + 1], self.x[existing]]).astype(np.float32),
+            x_signal=node_x,
+            kind=st.nodes.rel_code[nodes].astype(np.intp),
+            link_account=pair // max(len(nodes), 1),
+            link_signal=pair % max(len(nodes), 1),
+            face_a=np.concatenate([np.zeros(len(p1), np.int64), pair_f // (len(existing) + 1)]),
+            face_b=np.concatenate([local(p1), pair_f % (len(existing) + 1)]),
+            face_sim=np.concatenate([sf["similarity"][fm], face_s[first]]).astype(np.float32),
         )
-        for p in p1:
-            lo, hi = self.face_ptr[p], self.face_ptr[p + 1]
-            o = self.face_other[lo:hi]
-            fa.append(np.full(len(o), local_acc[p]))
-            fb.append(np.array([local_acc[q] for q in o], dtype=np.int64))
-            fs.append(self.face_sim[lo:hi])
-        x = np.concatenate([nf.x[i : i + 1], self.x[existing]])
-        data, _ = build_heterodata(
-            len(x),
-            x,
-            np.concatenate(la),
-            np.concatenate(ln),
-            st.nodes.rel_code[nodes].astype(np.int64),
-            node_x,
-            np.ones(len(nodes), dtype=bool),
-            np.concatenate(fa),
-            np.concatenate(fb),
-            np.concatenate(fs),
-        )
-        return float(model.predict_proba(data)[0, 1])
 
     def score_new(self, rows: pd.DataFrame | list[dict], same_face=None) -> NewScores:
         """``score_new_accounts`` without the DataFrame: ``rows`` are prepared rows as a frame or as dicts
