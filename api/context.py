@@ -88,13 +88,15 @@ class Context:
     @classmethod
     def create(cls, settings: Settings) -> Context:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(
+        ctx = cls(
             settings=settings,
             keyring=KeyRing(settings.api_keys),
             metrics=Metrics(),
             audit=AuditLog(settings.data_dir / "audit.jsonl"),
             scoring=ScorerCache(settings),
         )
+        ctx.metrics.watch_scorer(ctx.scoring.gauges)
+        return ctx
 
     def open(self) -> None:
         """Best effort at start-up; failures leave the app running but not ready."""

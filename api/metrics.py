@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SCORER_GAUGES = {
+    "cache_accounts": "Accounts in the real-time scorer's cached graph",
+    "cache_age_seconds": "Seconds since the real-time scorer's cached graph was built (start-up, batch job, "
+    "or refresh)",
+    "decided_since_build": "Accounts decided since the cache was built: in later applicants' time windows "
+    "already, in degrees, components and the GNN's graph only after the next rebuild",
+    "overlay_keys": "Time keys the real-time overlay holds (bounded by the longest time window)",
+    "pending_rebuild": "Decided accounts kept in memory for the next cache rebuild",
+}
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -46,6 +57,13 @@ class Metrics:
         self.face_searches = Counter(
             "ringwatch_face_searches_total", "1:N face searches", registry=self.registry
         )
+
+    def watch_scorer(self, read: Callable[[], dict[str, float]]) -> None:
+        """Gauges read at scrape time from ``read()`` (``SCORER_GAUGES``; NaN while no scorer is loaded):
+        how stale the real-time scorer's view of the graph is, and what it holds in memory meanwhile."""
+        for name, doc in SCORER_GAUGES.items():
+            gauge = Gauge(f"ringwatch_scorer_{name}", doc, registry=self.registry)
+            gauge.set_function(lambda name=name: read().get(name, float("nan")))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -71,6 +71,19 @@ class ScorerCache:
     def ring_info(self, ring_id: str) -> tuple[float | None, int | None]:
         return self._rings.get(ring_id, (None, None))
 
+    def gauges(self) -> dict[str, float]:
+        """For ``/metrics`` (``api.metrics.SCORER_GAUGES``)."""
+        scorer = self._scorer
+        if scorer is None:
+            return {}
+        return {
+            "cache_accounts": scorer.n,
+            "cache_age_seconds": time.time() - scorer.built_at,
+            "decided_since_build": scorer.observed,
+            "overlay_keys": len(scorer.recent),
+            "pending_rebuild": len(self._pending),
+        }
+
     def load_in_background(self, store: GraphStore) -> None:
         if self.state == "loading":
             return

@@ -101,9 +101,10 @@ def start(settings: Settings, timeout: float | None = None, owner_pid: int | Non
                     f"port {port} on {settings.arcadedb_host} is already in use by another process; "
                     "set RINGWATCH_ARCADEDB_BOLT_PORT / RINGWATCH_ARCADEDB_HTTP_PORT to free ports"
                 )
-        pid = _spawn(settings, home, owner_pid)
+        child = _spawn(settings, home, owner_pid)
+        pid = child.pid
         (home / PID_FILE).write_text(str(pid))
-        result = _wait_ready(settings, pid, timeout)
+        result = _wait_ready(settings, pid, timeout, child)
         if not result.running:
             _terminate(pid, settings.arcadedb_stop_timeout)
             _clear_files(home)
@@ -124,7 +125,7 @@ def stop(settings: Settings, timeout: float | None = None) -> ServerStatus:
     return replace(current, running=False, message=f"stopped pid {current.pid} ({how})")
 
 
-def _spawn(settings: Settings, home: Path, owner_pid: int | None) -> int:
+def _spawn(settings: Settings, home: Path, owner_pid: int | None) -> subprocess.Popen:
     env = dict(os.environ)
     env[PASSWORD_ENV] = settings.arcadedb_password.get_secret_value()
     cmd = [
@@ -151,23 +152,37 @@ def _spawn(settings: Settings, home: Path, owner_pid: int | None) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # detached: outlives the CLI and ignores its Ctrl-C
         )
-    return proc.pid
+    return proc
 
 
-def _wait_ready(settings: Settings, pid: int, timeout: float) -> ServerStatus:
+def _wait_ready(
+    settings: Settings, pid: int, timeout: float, child: subprocess.Popen | None = None
+) -> ServerStatus:
+    """``child``: the process just spawned, whose exit code then goes into the message."""
     deadline = time.monotonic() + timeout
     while True:
         current = status(settings)
         if current.running:
             return current
-        if not _is_our_server(pid):
-            return replace(current, running=False, message=f"process {pid} exited during start-up")
+        gone = child.poll() is not None if child is not None else not _is_our_server(pid)
+        if gone:
+            how = f" ({_exit_text(child.returncode)})" if child is not None else ""
+            return replace(current, running=False, message=f"process {pid} exited during start-up{how}")
         info = _read_json(settings.store_dir.resolve() / STATUS_FILE)
         if info.get("state") == "failed":
             return replace(current, running=False, message=info.get("error", "start-up failed"))
         if time.monotonic() > deadline:
             return replace(current, running=False, message=f"not ready after {timeout:.0f} s")
         time.sleep(0.2)
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _terminate(pid: int, timeout: float) -> str:
@@ -185,12 +200,24 @@ def _terminate(pid: int, timeout: float) -> str:
 
 
 def _is_our_server(pid: int) -> bool:
-    """Guards against a recycled pid: the process must be our server module, not whatever got the number."""
-    try:
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and _MODULE in proc.cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+    """Guards against a recycled pid: the process must be our server module, not whatever got the number.
+
+    A process that has just been spawned shows an empty command line until exec has set up its arguments,
+    a window that grows under load: taking that as "not ours" made ``start`` stop the server it had just
+    spawned (a CI run saw "exited during start-up" with an empty log). An empty command line is asked
+    again before the answer is no."""
+    for _ in range(20):
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            cmdline = proc.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+        if cmdline:
+            return _MODULE in cmdline
+        time.sleep(0.05)
+    return False
 
 
 def _port_open(host: str, port: int) -> bool:

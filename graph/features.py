@@ -499,7 +499,8 @@ class RecentLinks:
         self.pairs = [_KeyLog(horizon) for _ in PAIR_BURSTS]
 
     def __len__(self) -> int:
-        return len(self.keys)
+        """Time keys held, across all the logs."""
+        return len(self.keys) + sum(len(log) for log in self.pairs)
 
     def add(self, state: FeatureState, accounts, links) -> None:
         """Count the links of ``accounts``/``links`` (as ``features_for_new`` takes them) from now on."""

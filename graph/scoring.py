@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,12 +192,15 @@ class RealtimeScorer:
         self.face_ptr = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=self.n))])
         self.ring_ids = ring_ids
         self.recent = RecentLinks(graph.state.config)
+        self.observed = 0  # accounts counted in through observe
+        self.built_at = time.time()
 
     def observe(self, rows: pd.DataFrame | list[dict]) -> None:
         """Count accounts decided since this cache was built in later accounts' time windows (their links
         to existing signals; cheap, no rebuild). Call from the thread that scores."""
         accounts, links, _ = self._new_tables(rows, None)
         self.recent.add(self.graph.state, accounts, links)
+        self.observed += len(rows)
 
     def _new_tables(self, rows: pd.DataFrame | list[dict], same_face) -> tuple[dict, dict, dict]:
         """The new accounts, their links and face matches as mappings of column to array: a real-time

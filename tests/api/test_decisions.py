@@ -240,6 +240,33 @@ def test_metrics_count_decisions(api_server) -> None:
     assert "ringwatch_decision_pass_size_count" in text
 
 
+def _gauges(c) -> dict[str, float]:
+    lines = [line.split(" ") for line in c.get("/metrics").text.splitlines()]
+    return {
+        name.removeprefix("ringwatch_scorer_"): float(value)
+        for name, value in (line for line in lines if len(line) == 2)
+        if name.startswith("ringwatch_scorer_")
+    }
+
+
+def test_metrics_show_how_stale_the_scorer_is(api_server, new_rows, request_body) -> None:
+    """An SRE sees the cached graph's size and age, and each decision counted in since it was built."""
+    with api_server.client("ingest") as c:
+        before = _gauges(c)
+        body = request_body(new_rows.iloc[3])
+        body["application_id"] += "-gauge"
+        assert c.post("/v1/applications", json=body).status_code == 200
+        after = _gauges(c)
+    assert set(before) == {
+        "cache_accounts", "cache_age_seconds", "decided_since_build", "overlay_keys", "pending_rebuild"
+    }  # fmt: skip
+    assert after["cache_accounts"] == before["cache_accounts"] > 0
+    assert after["cache_age_seconds"] >= before["cache_age_seconds"] >= 0
+    assert after["decided_since_build"] == before["decided_since_build"] + 1
+    assert after["overlay_keys"] > before["overlay_keys"]
+    assert after["pending_rebuild"] == 0  # rebuilds are off by default: nothing is kept for one
+
+
 def _fuzz(case, server) -> None:
     response = case.call(base_url=server.base_url, headers={"X-API-Key": server.keys["admin"]}, timeout=60)
     assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])

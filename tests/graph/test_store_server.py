@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -81,6 +82,35 @@ def test_lifecycle_already_running_logs_restart_and_crash(own_server: Settings) 
     # the owner is gone, so the server stops itself (how a killed test session leaves nothing behind)
     psutil.Process(again.pid).wait(60)
     assert not arcade.status(settings).running
+
+
+def test_a_server_just_spawned_is_not_taken_for_a_stranger(
+    own_server: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between exec and setting up its arguments a new process shows an empty command line (2 in 300 spawns
+    here, idle); ``start`` once took that for "exited", stopped the server it had just spawned and failed a
+    CI run with an empty log. The race is made certain here: the first reads come back empty."""
+    real = psutil.Process.cmdline
+    empty_reads = iter(range(3))
+
+    def cmdline(proc: psutil.Process) -> list[str]:
+        return [] if next(empty_reads, None) is not None else real(proc)
+
+    monkeypatch.setattr(psutil.Process, "cmdline", cmdline)
+    started = arcade.start(own_server, owner_pid=os.getpid())
+    assert started.running and psutil.pid_exists(started.pid)
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [("import sys; sys.exit(3)", "exit code 3"), ("import os; os.kill(os.getpid(), 9)", "killed by SIGKILL")],
+)
+def test_a_server_that_dies_at_start_up_says_how(tmp_path: Path, make_arcade_settings, code, said) -> None:
+    child = subprocess.Popen([sys.executable, "-c", code])
+    child.wait(30)
+    status = arcade._wait_ready(make_arcade_settings(tmp_path), child.pid, 5, child)
+    assert not status.running
+    assert status.message == f"process {child.pid} exited during start-up ({said})"
 
 
 def test_start_refuses_a_port_taken_by_another_process(tmp_path: Path, make_arcade_settings) -> None:
