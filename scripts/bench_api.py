@@ -400,8 +400,7 @@ def main() -> None:
         "--scorer-refresh-accounts",
         type=int,
         default=None,
-        help="RINGWATCH_SCORER_REFRESH_ACCOUNTS for the server (default: the setting's, 10,000: no refresh "
-        "within a default run)",
+        help="RINGWATCH_SCORER_REFRESH_ACCOUNTS for the server (default: the setting's, 0: no refresh)",
     )
     ap.add_argument(
         "--face-recall",
