@@ -274,9 +274,9 @@ class RealtimeScorer:
         sig = np.searchsorted(nodes, np.concatenate([s1_nodes, member_node, own]))
         pair = np.unique(acc * max(len(nodes), 1) + sig)  # a partner may also be a member
         # face pairs: the new account's, then each partner's (a pair of two partners comes twice)
-        a, b = local(face_p), local(face_q)
+        fa, fb = local(face_p), local(face_q)
         pair_f, first = np.unique(
-            np.minimum(a, b) * (len(existing) + 1) + np.maximum(a, b), return_index=True
+            np.minimum(fa, fb) * (len(existing) + 1) + np.maximum(fa, fb), return_index=True
         )
         node_x = self.node_x[nodes].copy()
         if len(s1_nodes):
