@@ -35,7 +35,7 @@ class RulesModel:
         self.lr = LogisticRegression(class_weight="balanced", max_iter=1000)
 
     def _x(self, graph: GraphInput) -> np.ndarray:
-        return np.nan_to_num(graph.features[list(RULE_COLUMNS)].to_numpy(np.float64))
+        return _rule_x(graph.features[list(RULE_COLUMNS)].to_numpy(np.float64), list(RULE_COLUMNS))
 
     def fit(
         self, graph: GraphInput, mask: np.ndarray, y: np.ndarray | None = None, groups=None
@@ -46,6 +46,15 @@ class RulesModel:
 
     def predict_proba(self, graph: GraphInput) -> np.ndarray:
         return self.lr.predict_proba(self._x(graph))
+
+    def predict_features(self, x: np.ndarray, columns: list[str]) -> np.ndarray:
+        """From a feature array whose columns are ``columns`` (a real-time decision's)."""
+        return self.lr.predict_proba(_rule_x(x, columns))
+
+
+def _rule_x(x: np.ndarray, columns: list[str]) -> np.ndarray:
+    rule = [columns.index(c) for c in RULE_COLUMNS]
+    return np.nan_to_num(np.asarray(x)[:, rule].astype(np.float64))
 
 
 class GBTModel:

@@ -185,9 +185,15 @@ def _iter_jsonl(path: Path, chunk_rows: int | None):
         yield _jsonl_frame(records), bad
 
 
+def object_array(values: list) -> np.ndarray:
+    """A 1-d object array of ``values``, whatever they are: ``np.array`` alone would make a 2-d array of equal
+    length sequences, or of a string's characters."""
+    return np.array([*values, None], dtype=object)[:-1]
+
+
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """The API's path: a list of JSON objects, numbered from 1."""
     keys = dict.fromkeys(k for r in records for k in r)
-    columns = {k: np.array([r.get(k) for r in records] + [None], dtype=object)[:-1] for k in keys}
+    columns = {k: object_array([r.get(k) for r in records]) for k in keys}
     columns[ROW] = np.arange(1, len(records) + 1)
     return object_frame(columns)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from graph import normalise
-from graph.io import ROW, iter_table, object_frame
+from graph.io import ROW, iter_table, object_array, object_frame
 from graph.pseudonymise import Pseudonymiser, load_key
 from graph.schema import KNOWN_COLUMNS, OPTIONAL_FLOAT01, REQUIRED, SIGNALS
 from graph.settings import Settings
@@ -306,9 +306,9 @@ def prepare_records(records: list[dict], settings: Settings, pseudonymiser: Pseu
         elif c in (*OPTIONAL_FLOAT01, "label"):
             columns[c] = np.array(values, dtype=np.float64)
         else:
-            columns[c] = np.array(values + [None], dtype=object)[:-1]
+            columns[c] = object_array(values)
     frame = object_frame(columns)
-    face_ids = np.array([*fast.face_ids, None], dtype=object)[:-1]
+    face_ids = object_array(fast.face_ids)
     summary = {
         "rows": len(rows),
         "accepted": len(rows),

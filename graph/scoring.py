@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graph.baselines import RULE_COLUMNS
 from graph.features import (
     NEIGHBOUR_BASE,
     RELS,
@@ -34,6 +33,7 @@ from graph.features import (
     signal_stats_array,
 )
 from graph.hetero import GraphInput, signal_node_features
+from graph.io import object_array
 from graph.rings import Ring, RingConfig, extract_rings, ring_assignment
 from graph.schema import MEMBER_OF, SIGNALS
 from graph.small_gnn import SmallGraph
@@ -207,7 +207,7 @@ class RealtimeScorer:
         decision scores one to a few rows, for which building DataFrames cost more than the scoring."""
         col = _column_getter(rows)
         n = len(rows)
-        accounts = {"id": _objects([str(v) for v in col("application_id")])}
+        accounts = {"id": object_array([str(v) for v in col("application_id")])}
         accounts["created_at"] = np.asarray(col("created_at"), dtype=np.int64)
         for c in ("name_key", "dob_key", "liveness_score", "document_authenticity_score"):
             accounts[c] = col(c)
@@ -317,10 +317,7 @@ class RealtimeScorer:
         if art.shipped in ("gnn", "ensemble"):
             raw["gnn"] = np.array([self._gnn(i, nf, links, sf) for i in range(n)])
         if art.shipped == "rules":
-            rule = [nf.columns.index(c) for c in RULE_COLUMNS]
-            raw["rules"] = art.models["rules"].lr.predict_proba(
-                np.nan_to_num(nf.x[:, rule].astype(np.float64))
-            )[:, 1]
+            raw["rules"] = art.models["rules"].predict_features(nf.x, nf.columns)[:, 1]
         score = np.mean([raw[k] for k in raw], axis=0)
         risk = art.calibrator.transform(score)
         return NewScores(
@@ -393,7 +390,3 @@ def _column_getter(rows: pd.DataFrame | list[dict]):
     if isinstance(rows, pd.DataFrame):
         return lambda c: rows[c].to_numpy() if c in rows else [None] * len(rows)
     return lambda c: [r.get(c) for r in rows]
-
-
-def _objects(values: list) -> np.ndarray:
-    return np.array([*values, None], dtype=object)[:-1]  # never a 2-d array of characters

@@ -16,6 +16,11 @@ def test_baselines_fit_and_score_a_held_out_graph(toy_graph, toy_graph_other_see
     assert account_metrics(test.labels, pr)["auroc"] > 0.7
     ens = EnsembleModel([rules, gbt])
     assert np.allclose(ens.predict_proba(test)[:, 1], (pr + pg) / 2)
+    # the real-time entry point: the whole feature array, columns in any order
+    x, columns = test.features.to_numpy(np.float32), list(test.features.columns)
+    order = np.random.default_rng(0).permutation(len(columns))
+    got = rules.predict_features(x[:, order], [columns[k] for k in order])[:, 1]
+    np.testing.assert_allclose(got, pr, atol=1e-12)
 
 
 def test_fit_uses_only_the_masked_rows(toy_graph):
