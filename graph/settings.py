@@ -82,17 +82,6 @@ class Settings(BaseSettings):
     # share of honest held-out applicants allowed above the review threshold
     review_fpr: float = 0.02
 
-    # -- API
-    api_keys: list[str] = Field(
-        default_factory=list,
-        description="entries 'role:sha256hex' (hashed at rest); roles: ingest, investigator, admin",
-    )
-    max_batch: int = 1000  # most applications in one POST /v1/applications:batch (413 above)
-    max_body_bytes: int = 2_000_000  # largest request body (413 above)
-    log_level: str = "INFO"  # level of the JSON logs
-    scorer_refresh_accounts: int = 0  # rebuild the real-time scorer's cache once this many new accounts wait
-    scorer_refresh_s: float = 0.0  # ... or once the oldest has waited this long, in seconds (0: off)
-
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "arcadedb"

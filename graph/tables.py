@@ -1,6 +1,6 @@
 """The identity graph as three plain tables.
 
-Both roads into scoring meet here: export from the store (``graph.export``) and the in-memory path from a
+Both roads into scoring meet here: export from the store (``graph.store.export``) and the in-memory path from a
 prepared batch (``from_prepared``, used by tests and the evaluation harness). Keeping one shape means the
 features and models never care where the graph came from.
 """
@@ -46,7 +46,7 @@ class GraphTables:
 
 
 def from_prepared(frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> GraphTables:
-    """Build tables from a prepared frame (``graph.prepare``). ``same_face`` holds application ids in
+    """Build tables from a prepared frame (``graph.contract.prepare``). ``same_face`` holds application ids in
     ``src``/``dst`` and a ``similarity`` column."""
     accounts = pd.DataFrame({c: frame[c] if c in frame else np.nan for c in ACCOUNT_COLUMNS})
     accounts["id"] = frame["application_id"].to_numpy()
@@ -94,7 +94,7 @@ def from_prepared(frame: pd.DataFrame, same_face: pd.DataFrame | None = None) ->
 def append_prepared(
     tables: GraphTables, rows: list[dict], pairs: list[tuple[str, str, float]]
 ) -> GraphTables:
-    """``tables`` plus prepared rows (dicts from ``graph.prepare.prepare_rows``) whose ids it lacks, with their
+    """``tables`` plus prepared rows (dicts from ``graph.contract.prepare.prepare_rows``) whose ids it lacks, with their
     signal links and the SAME_FACE ``pairs`` (application ids) that touch them: what the real-time scorer
     folds in between batch scoring jobs. Rows already present (updated or re-sent ids) are left to the next
     job, which reads the store."""

@@ -34,9 +34,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api.auth import hash_key, new_key  # noqa: E402
-from graph import arcade  # noqa: E402
-from graph.settings import Settings  # noqa: E402
+from api.http.auth import hash_key, new_key  # noqa: E402
+from api.settings import ApiSettings  # noqa: E402
+from graph.store import arcade  # noqa: E402
 
 PSEUDONYM_KEY = "bench-pseudonym-key-not-for-production"
 SLOW_MS = 100  # the target p99
@@ -49,7 +49,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_settings(data_dir: Path, face_dim: int) -> Settings:
+def bench_settings(data_dir: Path, face_dim: int) -> ApiSettings:
     ports_file = data_dir / "bench_ports.json"
     if ports_file.exists():
         ports = json.loads(ports_file.read_text())
@@ -57,7 +57,7 @@ def bench_settings(data_dir: Path, face_dim: int) -> Settings:
         ports = {"bolt": free_port(), "http": free_port()}
         data_dir.mkdir(parents=True, exist_ok=True)
         ports_file.write_text(json.dumps(ports))
-    return Settings(
+    return ApiSettings(
         data_dir=data_dir,
         neo4j_uri=None,
         arcadedb_bolt_port=ports["bolt"],
@@ -69,17 +69,20 @@ def bench_settings(data_dir: Path, face_dim: int) -> Settings:
     )
 
 
-def prepare_data(settings: Settings, accounts: int, extra: int, seed: int, models: tuple[str, ...]) -> Path:
+def prepare_data(
+    settings: ApiSettings, accounts: int, extra: int, seed: int, models: tuple[str, ...]
+) -> Path:
     """Generate, ingest the history, train, batch-score. Returns the file of held-back new applications."""
-    from graph.export import export_tables
-    from graph.hetero import GraphInput
-    from graph.ingest import ingest_files
-    from graph.scoring import score_all, write_back
-    from graph.splits import ring_groups
-    from graph.store import GraphStore
+    from graph.ingest.load import ingest_files
+    from graph.learn.hetero import GraphInput
+    from graph.learn.scoring import score_all
+    from graph.learn.splits import ring_groups
+    from graph.learn.training import TrainConfig, save_artifact, train
+    from graph.store.bolt import GraphStore
+    from graph.store.export import export_tables
+    from graph.store.writeback import write_back
     from graph.synth import FaceParams, SynthConfig
     from graph.synth.dataset import generate
-    from graph.training import TrainConfig, save_artifact, train
 
     marker = settings.data_dir / "bench_ready.json"
     new_file = settings.data_dir / "bench_new_applications.jsonl"
@@ -126,7 +129,7 @@ def prepare_data(settings: Settings, accounts: int, extra: int, seed: int, model
     return new_file
 
 
-def serving_index(settings: Settings, index_type: str) -> dict:
+def serving_index(settings: ApiSettings, index_type: str) -> dict:
     """Convert the set-up's saved face index to ``index_type`` (once: the converted file is kept in the
     data dir). The set-up ingests with the default (``auto``: IVF-Flat at 100k)."""
     from embeddings.index import FaceIndex
@@ -143,7 +146,7 @@ def serving_index(settings: Settings, index_type: str) -> dict:
     return {"index_type": index_type, "converted_s": took}
 
 
-def face_recall(settings: Settings, records: list[dict], n: int, nprobe: int, ef_search: int) -> dict:
+def face_recall(settings: ApiSettings, records: list[dict], n: int, nprobe: int, ef_search: int) -> dict:
     """Recall of the serving index against exact search, for ``n`` of the held-back faces, as the API
     searches (top ``face_link_k`` at the SAME_FACE threshold): the share of the exact above-threshold
     neighbours that the index finds, and its single-thread search latency."""
@@ -193,7 +196,7 @@ def _ring_ids(history: pd.DataFrame, graph) -> np.ndarray:
 
 
 def start_server(
-    settings: Settings,
+    settings: ApiSettings,
     key: str,
     port: int,
     log_path: Path,
@@ -216,7 +219,7 @@ def start_server(
     )
     if refresh_accounts is not None:
         env["RINGWATCH_SCORER_REFRESH_ACCOUNTS"] = str(refresh_accounts)
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "api.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as out:  # a fresh log a run: server_side() reads it from the top
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 

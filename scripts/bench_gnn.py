@@ -27,15 +27,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graph.baselines import GBTModel
-from graph.calibration import Calibrator
-from graph.hetero import GraphInput
-from graph.model import GNNModel
+from graph.learn.baselines import GBTModel
+from graph.learn.calibration import Calibrator
+from graph.learn.gnn import GNNModel
+from graph.learn.hetero import GraphInput
+from graph.learn.scoring import RealtimeScorer
+from graph.learn.training import Artifact, TrainConfig
 from graph.schema import SIGNALS
-from graph.scoring import RealtimeScorer
 from graph.synth import FaceParams, SynthConfig, generate
 from graph.tables import ACCOUNT_COLUMNS, GraphTables, from_prepared
-from graph.training import Artifact, TrainConfig
 
 
 def raw_tables(n: int, seed: int) -> GraphTables:
@@ -161,7 +161,7 @@ def main() -> int:
             if args.epochs
             else GNNModel(**verbose)
         )
-        groups = np.array([f"c{c}" for c in g.state.component], dtype=object)  # as graph.batch.train_job
+        groups = np.array([f"c{c}" for c in g.state.component], dtype=object)  # as graph.jobs.train_job
         t0 = time.perf_counter()
         model.fit(g, ~np.isnan(g.labels), groups=groups)
         t_train = time.perf_counter() - t0

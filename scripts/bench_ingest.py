@@ -7,7 +7,7 @@ Each run starts a private ArcadeDB in a temporary data directory on free ports a
 Generated data comes from ``graph.synth`` (cached per size and seed under --cache).
 
 ``--face-links truth`` loads the store without the face stage (whose exact search is O(n^2): hours at 1M):
-the rows go through the ingest's own write path (``graph.ingest._write``: the same Cypher, batches and
+the rows go through the ingest's own write path (``graph.ingest.load._write``: the same Cypher, batches and
 order), and the SAME_FACE pairs are the generator's face identities (``truth.parquet``) scored exactly,
 kept at or above the threshold and capped at ``face_link_k`` per face. Pairs of different identities
 above the threshold (look-alikes) are missed, so this is for store and export figures, not for linking.
@@ -32,13 +32,13 @@ import pandas as pd
 import psutil
 import pyarrow.parquet as pq
 
-from graph import arcade
-from graph.export import export_tables
-from graph.ingest import _write, ingest_files
-from graph.prepare import iter_prepare_file
-from graph.pseudonymise import Pseudonymiser, load_key
+from graph.contract.prepare import iter_prepare_file
+from graph.contract.pseudonymise import Pseudonymiser, load_key
+from graph.ingest.load import _write, ingest_files
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store import arcade
+from graph.store.bolt import GraphStore
+from graph.store.export import export_tables
 from graph.synth.dataset import write as synth_write
 
 
@@ -108,7 +108,7 @@ def run(path: Path, base: Settings, store: GraphStore, batch_size: int, data_dir
 
 def truth_pairs(path: Path, truth_path: Path, threshold: float, k: int) -> pd.DataFrame:
     """SAME_FACE pairs among applications that share a generated face identity: exact cosine, at or above
-    ``threshold``, each face keeping its ``k`` best (the cap ``graph.face_links`` applies)."""
+    ``threshold``, each face keeping its ``k`` best (the cap ``graph.ingest.face_links`` applies)."""
     truth = pd.read_parquet(truth_path, columns=["application_id", "face_identity"])
     truth = truth[truth.face_identity.notna()]
     shared = truth[truth.face_identity.duplicated(keep=False)]
@@ -212,7 +212,7 @@ def time_export(store: GraphStore, repeats: int, hetero: bool = False) -> None:
             f"load {load:.1f} before, {os.getloadavg()[0]:.1f} after"
         )
         if hetero:
-            from graph.hetero import to_heterodata
+            from graph.learn.hetero import to_heterodata
 
             t0 = time.perf_counter()
             data, _ = to_heterodata(tables)

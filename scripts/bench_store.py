@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from graph import arcade
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store import arcade
+from graph.store.bolt import GraphStore
 
 UPSERT = (
     "UNWIND $rows AS row MERGE (a:Account {id: row.id}) SET a.created_at = row.t "

@@ -2,7 +2,7 @@
 answers against the generator's truth: are real-time decisions right, not just fast?
 
 Works on a set-up made by ``scripts/bench_api.py --keep DIR`` (history loaded, model trained, batch-scored),
-which it copies first (decisions write to the store). Applications go through ``api.decisions.decide`` one per
+which it copies first (decisions write to the store). Applications go through ``api.http.decisions.decide`` one per
 pass, in arrival order, as the server's worker would run them; the truth comes from regenerating the set-up's
 data with the same seed.
 
@@ -26,11 +26,11 @@ from sklearn.metrics import average_precision_score
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from api.batcher import one_thread_pools  # noqa: E402
-from api.context import Context  # noqa: E402
-from api.decisions import decide  # noqa: E402
-from api.schemas import Application  # noqa: E402
-from graph import arcade  # noqa: E402
+from api.http.batcher import one_thread_pools  # noqa: E402
+from api.http.context import Context  # noqa: E402
+from api.http.decisions import decide  # noqa: E402
+from api.http.schemas import Application  # noqa: E402
+from graph.store import arcade  # noqa: E402
 from graph.synth import FaceParams, SynthConfig  # noqa: E402
 from graph.synth.dataset import generate  # noqa: E402
 from scripts.bench_api import bench_settings  # noqa: E402

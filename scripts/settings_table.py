@@ -1,4 +1,5 @@
-"""Print the README's settings table from ``graph.settings.Settings``: each field, its default, and the
+"""Print the README's settings table from ``api.settings.ApiSettings`` (the domain's settings and the API's):
+each field, its default, and the
 comment above it (or its description), so the documentation is made from the code it documents."""
 
 from __future__ import annotations
@@ -8,11 +9,19 @@ import inspect
 
 from pydantic import SecretStr
 
+from api.settings import ApiSettings
 from graph.settings import Settings
 
 
 def _comments() -> dict[str, str]:
-    source = inspect.getsource(Settings)
+    out: dict[str, str] = {}
+    for cls in (Settings, ApiSettings):
+        out |= _class_comments(cls)
+    return out
+
+
+def _class_comments(cls) -> dict[str, str]:
+    source = inspect.getsource(cls)
     lines = source.splitlines()
     out: dict[str, str] = {}
     for node in ast.parse(source).body[0].body:
@@ -30,7 +39,7 @@ def _comments() -> dict[str, str]:
 def table() -> str:
     comments = _comments()
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    for name, field in ApiSettings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, SecretStr):
             default = "(secret)" if default.get_secret_value() else ""

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from graph import arcade
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store import arcade
+from graph.store.bolt import GraphStore
 
 NEO4J_ENV = "RINGWATCH_NEO4J_URI"
 

@@ -187,7 +187,7 @@ def generate(n: int, seed: int = 0, config: SynthConfig | None = None) -> tuple[
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
-    """Strings as Python objects with None for missing, as ``graph.io.read_table`` returns them."""
+    """Strings as Python objects with None for missing, as ``graph.contract.io.read_table`` returns them."""
     df = table.to_pandas()
     for name in table.column_names:
         if pa.types.is_string(table.schema.field(name).type):

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from api.auth import Role, hash_key, new_key
-from graph.settings import Settings
+from api.http.auth import Role, hash_key, new_key
+from api.settings import ApiSettings
 
 REPO = Path(__file__).resolve().parents[2]
 FACE_DIM = 512
@@ -29,7 +29,9 @@ MAX_BATCH = 5
 MAX_BODY = 200_000
 START_TIMEOUT_S = 90
 PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
-THRESHOLD = 0.45  # the generator's faces: genuine pairs about 0.69, impostors about 0.01 (graph.pipeline)
+THRESHOLD = (
+    0.45  # the generator's faces: genuine pairs about 0.69, impostors about 0.01 (graph.ingest.pipeline)
+)
 
 
 def _free_port() -> int:
@@ -44,7 +46,7 @@ def _free_port() -> int:
 class ApiServer:
     base_url: str
     keys: dict[str, str]  # role -> plaintext key
-    settings: Settings
+    settings: ApiSettings
     process: subprocess.Popen
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
@@ -57,7 +59,7 @@ class ApiServer:
         return self.log_path.read_text(errors="replace")
 
 
-def server_env(settings: Settings, keys: dict[str, str], **extra: str) -> dict[str, str]:
+def server_env(settings: ApiSettings, keys: dict[str, str], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGWATCH_")}
     env.update(
         RINGWATCH_DATA_DIR=str(settings.data_dir),
@@ -81,7 +83,7 @@ def start_server(
     env: dict[str, str], log_path: Path, wait_ready: bool = True
 ) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "api.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("ab") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -146,7 +148,7 @@ NEW = 60
 
 
 @pytest.fixture(scope="package")
-def bench_data(arcade_settings: Settings):
+def bench_data(arcade_settings: ApiSettings):
     """A small generated population: history rows (with labels, to train on) and new applications."""
     from graph.synth import FaceParams, SynthConfig
     from graph.synth.dataset import generate
@@ -173,17 +175,18 @@ def request_body():
 
 
 @pytest.fixture(scope="package")
-def api_server(arcade_settings: Settings, role_keys, bench_data, tmp_path_factory) -> Iterator[ApiServer]:
+def api_server(arcade_settings: ApiSettings, role_keys, bench_data, tmp_path_factory) -> Iterator[ApiServer]:
     """One server for the package: history ingested, a model trained on it and batch scoring written back
     (as `ringwatch ingest`, `train` and `score` would), then `ringwatch serve` started on top."""
     from embeddings.index import FaceIndex
-    from graph.export import export_tables
-    from graph.hetero import GraphInput
-    from graph.ingest import ingest_records
-    from graph.scoring import score_all, write_back
-    from graph.splits import ring_groups
-    from graph.store import GraphStore
-    from graph.training import TrainConfig, save_artifact, train
+    from graph.ingest.load import ingest_records
+    from graph.learn.hetero import GraphInput
+    from graph.learn.scoring import score_all
+    from graph.learn.splits import ring_groups
+    from graph.learn.training import TrainConfig, save_artifact, train
+    from graph.store.bolt import GraphStore
+    from graph.store.export import export_tables
+    from graph.store.writeback import write_back
 
     settings = arcade_settings.model_copy(
         update={

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from graph.settings import Settings
-from graph.store import GraphStore
+from graph.store.bolt import GraphStore
 from graph.synth.dataset import generate
 
 KEY = "test-key-0123456789abcdef0123456789"
