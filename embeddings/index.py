@@ -6,16 +6,15 @@ and bad vectors (wrong dimension, NaN, all zero) are refused before they can poi
 Small galleries use exact search (``IndexFlatIP``). Past ``FLAT_MAX`` vectors an ``auto`` index switches to
 IVF-Flat; HNSW (``IndexHNSWFlat``, M 32, efConstruction 40) is there to be chosen (``index_type="hnsw"``,
 ``RINGWATCH_FACE_INDEX_TYPE``). Both keep the full vectors, so scores are exact cosines. What
-``scripts/bench_faces.py`` measured on the generator's near-isotropic 512-d embeddings (README, "Benchmarks"):
+``scripts/bench_faces.py`` measured on the generator's near-isotropic 512-d embeddings (figures in docs/benchmarks.md):
 
-- Single 1:N searches: at 100k the two are level (the neighbours above the SAME_FACE threshold are found at
-  0.95 by HNSW ef 128 and by IVF-Flat nprobe 64 of 512, both about 2.3 ms p50). HNSW's cost grows about
-  with log n, IVF's with the share of the gallery it must scan: at 1M HNSW ef 512 finds 0.91 in 7.2 ms
-  p50 (11 ms p99), IVF-Flat 0.89 in 11 ms (21 ms p99) at nprobe 64 of 2,048, on a busier machine.
-- Building and growing: HNSW took 536 s for 1M and 138 s for 100k, IVF-Flat 136-161 s and 7 s; inside
-  ``ringwatch ingest`` HNSW's adds doubled the face stage at 100k (127 s against 63 s).
-- All-pairs linking: HNSW ef 16 found 96% of the same-identity pairs above the threshold at 100k in 69 s,
-  IVF-Flat 98% in 133 s at nprobe 32.
+- Single 1:N searches: at 100k the two are level in recall of the neighbours above the SAME_FACE threshold
+  and in latency (HNSW ef 128, IVF-Flat nprobe 64 of 512). HNSW's cost grows about with log n, IVF's with
+  the share of the gallery it must scan, so at 1M HNSW is ahead on both.
+- Building and growing: HNSW builds several times slower than IVF-Flat, most of all at 100k; inside
+  ``ringwatch ingest`` HNSW's adds made the face stage much longer at 100k.
+- All-pairs linking: HNSW ef 16 and IVF-Flat nprobe 32 find nearly all the same-identity pairs above the
+  threshold, HNSW faster and IVF-Flat with slightly more recall.
 
 So ``auto`` keeps IVF-Flat, which grows cheaply with ingest; a large, mostly static gallery that serves
 real-time searches is better on HNSW. HNSW cannot delete: removed faces become tombstones (see
@@ -47,7 +46,7 @@ FLAT = "flat"
 IVF_FLAT = "ivf_flat"
 HNSW = "hnsw"
 INDEX_TYPES = (FLAT, IVF_FLAT, HNSW)
-# below this many vectors exact search is fast enough (about 2 ms per query at 512-d on two cores)
+# below this many vectors exact search is fast enough for a real-time query at 512-d on two cores
 FLAT_MAX = 50_000
 # an IVF index is retrained once the gallery has grown this many times past its training size
 RETRAIN_GROWTH = 4.0
@@ -55,14 +54,14 @@ DEFAULT_NPROBE = 64
 TRAIN_POINTS_PER_CELL = 50
 CHUNK = 65_536
 # with bulk=True, a batch of at least this many queries is searched exactly (BLAS over the stored vectors)
-# when IVF would scan more than 1/EXACT_SCAN_RATIO of the gallery: measured at 100k (512-d, 2 cores), 5,000
-# queries took 3.6 s exact and 5.2 s at nprobe 64 of 512 cells, which also missed 3.5% of the pairs >= 0.45
+# when IVF would scan more than 1/EXACT_SCAN_RATIO of the gallery: measured at 100k (512-d, 2 cores), a few
+# thousand queries were faster exact than at nprobe 64 of 512 cells, which also missed some pairs >= 0.45
 EXACT_MIN_QUERIES = 1024
 EXACT_SCAN_RATIO = 10
 # HNSW graph parameters (see scripts/bench_faces.py): links per node, build-time and search-time beam widths.
-# ef 256 finds 0.93 of the neighbours above the SAME_FACE threshold at 300k (3.3 ms p50, 1 thread) and 0.85
-# at 1M (3.9 ms); ef 128 is about twice as fast and finds 0.88 and 0.77. A missed duplicate face is a missed
-# ring, so recall wins; pass ef_search=512 (0.91 at 1M, 7.2 ms) where latency allows.
+# ef 256 finds more of the neighbours above the SAME_FACE threshold than ef 128, which is faster; a missed
+# duplicate face is a missed ring, so recall wins. Pass ef_search=512 (more recall still, at 1M most of all)
+# where latency allows.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
 DEFAULT_EF_SEARCH = 256

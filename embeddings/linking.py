@@ -6,7 +6,7 @@ pairs than one search does. Only pairs above the threshold survive, at most ``k`
 O(n·k) however large the gallery grows.
 
 Exact all-pairs is out of reach at 1M on two cores: 5·10^11 dot products of 512-d vectors is about
-5·10^14 flops, over an hour even at the 140 Gflop/s that bf16 matrix products reached here (fp32: 40).
+5·10^14 flops, hours of matrix products on two cores even in bf16.
 Joining IVF cells with their nearest cells by matrix products was tried twice: on near-isotropic embeddings
 a face's second-best cell is rarely next to its first, so at 100k it found 64% of the pairs above 0.30
 while joining 12% of the cells (a query's own probes find 94% at 12%).

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     arcadedb_heap: str = "2g"  # JVM heap of the embedded server
     # interface the embedded server binds (Bolt and HTTP); loopback unless you mean to expose it
     arcadedb_host: str = "localhost"
-    # seconds to wait for Bolt after `db start` (3-5 s idle; more on a busy machine)
+    # seconds to wait for Bolt after `db start` (a few when idle; far more on a busy machine)
     arcadedb_start_timeout: float = 120.0
     # seconds between SIGTERM and SIGKILL on `db stop`
     arcadedb_stop_timeout: float = 30.0

@@ -27,10 +27,10 @@ def one_thread_pools() -> None:
     """Limit BLAS/OpenMP pools to one thread, for the calling thread.
 
     Concurrency comes from requests, not from pools inside one pass: on small inputs those pools cost far
-    more than they save (one-row gradient-boosting predict: about 630 ms with the default pools on a busy
-    2-core machine, a few ms with one thread; an OpenMP barrier spins while its partner thread waits for a
-    core). OpenMP's limit is per thread, so the decision worker sets it for itself: set only in the main
-    thread, passes of 3 applications took up to 0.9 s to score under load."""
+    more than they save (a one-row gradient-boosting predict on a busy 2-core machine was far slower with the
+    default pools than with one thread: an OpenMP barrier spins while its partner thread waits for a core).
+    OpenMP's limit is per thread, so the decision worker sets it for itself: set only in the main thread,
+    small passes still took far longer to score under load."""
     import torch
     from threadpoolctl import threadpool_limits
 

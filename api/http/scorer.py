@@ -11,8 +11,8 @@ rebuild. Without that, a cache built before a stream counted none of it, every n
 last hours had been empty, and 14% of honest applicants were declined in a replay of the API benchmark's
 stream. Everything else about them (new signals, degrees, components) enters at the next batch scoring job,
 or at a background rebuild when ``scorer_refresh_accounts`` are waiting or the oldest has waited
-``scorer_refresh_s`` (both off by default: a rebuild holds the GIL for part of its 4-6 s at 100k accounts,
-and decisions wait behind it).
+``scorer_refresh_s`` (both off by default: a rebuild holds the GIL for seconds at 100k accounts, and
+decisions wait behind it).
 """
 
 from __future__ import annotations
@@ -223,9 +223,9 @@ def settle_heap() -> None:
     """Collect once, then move everything alive (the scorer's cached graph, the face index's id maps: about
     450,000 tracked objects at 100k accounts) out of the collector's reach with ``gc.freeze()``.
 
-    Without it, every full collection walks that heap while holding the GIL: 245-430 ms at 100k accounts,
-    a pause that lands on whichever requests are in flight (the p99). A previous scorer, unfrozen first, is
-    freed by the collection rather than kept forever."""
+    Without it, every full collection walks that heap while holding the GIL, at 100k accounts a pause longer
+    than a decision, which lands on whichever requests are in flight (the p99). A previous scorer, unfrozen
+    first, is freed by the collection rather than kept forever."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

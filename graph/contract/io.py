@@ -30,7 +30,7 @@ def object_frame(columns: dict) -> pd.DataFrame:
 
     Columns are arrays or lists of one length (a Series keeps its own index). The index is given up front:
     pandas otherwise infers and aligns one per column, a third of the cost of the one-row frames a real-time
-    decision builds. The frame is consolidated (slicing rows of a block-per-column frame costs ~1 ms)."""
+    decision builds. The frame is consolidated (slicing rows of a block-per-column frame pays per column)."""
     if any(isinstance(v, pd.Series) for v in columns.values()):
         index = None
     else:

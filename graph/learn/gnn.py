@@ -90,8 +90,8 @@ _LINKING_RELATIONS = [
 def _dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     """Inverted dropout from 16 random bits per element, drawn as full-range int64 words: the same as
     ``nn.Dropout`` in distribution (the drop rate is ``p`` rounded to a multiple of 2**-16), but forward and
-    backward take 150 ms instead of 275 ms with ``rand_like`` on [1M x 32] (the draws were 11% of an epoch at
-    1M accounts; ``bernoulli_`` is slower still, and so is ``masked_fill``'s backward)."""
+    backward are cheaper than with ``rand_like``, whose float draws were a visible share of an epoch at 1M
+    accounts (``bernoulli_`` is slower still, and so is ``masked_fill``'s backward)."""
     if p <= 0.0:
         return x
     cut = round(p * 65536)

@@ -1,11 +1,11 @@
 """The trained GNN on one new account's receptive field, as numpy arrays.
 
-A real-time decision scores a subgraph of a few dozen nodes. Through ``HeteroData`` and PyG that took 2.6-4.3
-ms an account (building the object, then per relation and per layer a few torch calls on tiny tensors),
-which at 50 requests/s filled the decision worker. Here every relation's weights are stacked by signal kind,
+A real-time decision scores a subgraph of a few dozen nodes. Through ``HeteroData`` and PyG each account paid
+for building the object, then per relation and per layer a few torch calls on tiny tensors, which under the
+API benchmark's load filled the decision worker. Here every relation's weights are stacked by signal kind,
 so a layer is a handful of numpy calls whatever the number of relations: the same function as
-``HeteroGNN.forward`` in eval mode (``tests/graph/test_small_gnn.py`` holds them equal), in 0.36-0.79 ms.
-Full-graph training and batch scoring keep PyG.
+``HeteroGNN.forward`` in eval mode (``tests/graph/test_small_gnn.py`` holds them equal), at a fraction of the
+cost. Full-graph training and batch scoring keep PyG.
 """
 
 from __future__ import annotations

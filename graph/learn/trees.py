@@ -1,8 +1,8 @@
 """A fitted binary ``HistGradientBoostingClassifier`` as flat arrays, walked with numpy for a few rows.
 
-sklearn's ``predict_proba`` validates its input and makes one compiled call per tree: about 0.85 ms for one
-row of 99 trees, most of a real-time decision's model time. Walking every tree at once, one numpy step per
-level, takes about a tenth of that. Batch scoring keeps sklearn, which is faster for many rows.
+sklearn's ``predict_proba`` validates its input and makes one compiled call per tree: for one row of a
+hundred trees that was most of a real-time decision's model time. Walking every tree at once, one numpy step
+per level, costs a few calls per level instead. Batch scoring keeps sklearn, which is faster for many rows.
 """
 
 from __future__ import annotations

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             "bolt_port": args.bolt_port,
         },
         # -Xrs: the JVM leaves SIGTERM/SIGINT to the handler below, which closes the server cleanly.
-        # ExplicitGCInvokesConcurrent: ArcadeDB's System.gc() calls otherwise stop the world for 50-150 ms
-        # every 10-20 s under write load, which was most of the real-time decisions' p99 (API benchmark).
+        # ExplicitGCInvokesConcurrent: ArcadeDB's System.gc() calls otherwise stop the world every few seconds
+        # under write load, and those pauses were most of the real-time decisions' p99 (API benchmark).
         jvm_kwargs={"heap_size": args.heap, "jvm_args": ["-Xrs", "-XX:+ExplicitGCInvokesConcurrent"]},
     )
     # Handlers go in before start(): a SIGTERM during start-up must still stop the server.
