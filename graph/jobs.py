@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graph.evaluate.metrics import Report, evaluate, write_report
+from graph.evaluate.metrics import Report, evaluate, judged_rows, write_report
+from graph.learn.features import input_coverage
 from graph.learn.hetero import GraphInput
 from graph.learn.scoring import ScoreResult, ring_config_for, score_all
-from graph.learn.splits import ring_groups
+from graph.learn.splits import describe_split, ring_groups
 from graph.learn.training import Artifact, TrainConfig, save_artifact, train
 from graph.rings.clusters import extract_rings
 from graph.settings import Settings
@@ -136,6 +137,45 @@ def score_store(store, artifact: Artifact, settings: Settings, write: bool = Tru
     return StoreScoring(result, graph, written, at)
 
 
+def held_out_truth(
+    truth: pd.DataFrame, artifact: Artifact, tables: GraphTables
+) -> tuple[pd.DataFrame, list[str]]:
+    """The truth rows an evaluation may judge (not training labels of the artifact), and report notes on how
+    the artifact was trained: its internal split and the optional inputs it had. Raises ValueError when no
+    such row labels an account of the graph: a model is never measured on its own training labels."""
+    ids = tables.accounts["id"].astype(str).to_numpy()
+    trained = set(artifact.trained_ids or [])
+    before = len(truth)
+    truth = truth[~truth["application_id"].astype(str).isin(trained)]
+    excluded = before - len(truth)
+    if not judged_rows(truth, ids)[0].any():
+        fix = "pass a truth file with held-out rows"
+        if before and excluded == before:
+            raise ValueError(f"nothing left to evaluate: all {before} truth rows were training labels; {fix}")
+        if excluded:
+            raise ValueError(
+                f"nothing left to evaluate: {excluded} of the {before} truth rows were training labels and the "
+                f"other {before - excluded} label no account of this graph; {fix} of this graph"
+            )
+        raise ValueError(
+            f"nothing to evaluate: none of the {before} truth rows labels an account of this graph"
+        )
+    notes = [describe_split(artifact.split)]
+    if trained:
+        notes.append(f"{excluded} truth rows were training labels and are excluded")
+    if artifact.inputs is not None:
+        absent = artifact.inputs["absent"]
+        lacking = [c for c, n in input_coverage(tables).items() if not n and c in artifact.inputs["present"]]
+        notes.append(
+            "trained without the inputs " + ", ".join(absent)
+            if absent
+            else "trained with every optional input"
+        )
+        if lacking:
+            notes.append("this graph lacks inputs the model was trained with: " + ", ".join(lacking))
+    return truth, notes
+
+
 def evaluate_job(
     tables: GraphTables,
     artifact: Artifact,
@@ -143,16 +183,12 @@ def evaluate_job(
     out_dir: Path,
     graph: GraphInput | None = None,
 ) -> tuple[Report, ScoreResult]:
-    """Every model of the artifact on the graph; metrics only on truth rows the artifact was not trained on."""
+    """Every model of the artifact on the graph; metrics only on truth rows the artifact was not trained on
+    (``held_out_truth``, checked before anything is scored)."""
+    truth, notes = held_out_truth(truth, artifact, tables)
     graph = graph or GraphInput(tables, artifact.config.features)
     result = score_all(graph, artifact)
     ids = tables.accounts["id"].astype(str).to_numpy()
-    trained = set(artifact.trained_ids or [])
-    notes = []
-    if trained:
-        before = len(truth)
-        truth = truth[~truth["application_id"].astype(str).isin(trained)]
-        notes.append(f"{before - len(truth)} truth rows were training labels and are excluded")
     scores = {name: artifact.raw_scores(graph, name) for name in artifact.models}
     shipped = f"{artifact.shipped} (shipped, calibrated)"
     scores[shipped] = result.risk
@@ -180,9 +216,8 @@ def evaluate_job(
         artifact.calibrator.review_at,
         notes,
     )
-    t = truth.drop_duplicates("application_id").set_index("application_id")
-    keep = pd.Index(ids).isin(t.index) & t["label"].reindex(ids).notna().to_numpy()
-    y = t.loc[ids[keep], "label"].to_numpy(int)
+    keep, rows = judged_rows(truth, ids)
+    y = rows["label"].to_numpy(int)
     write_report(report, y, {k: np.asarray(v)[keep] for k, v in scores.items()}, out_dir)
     return report, result
 

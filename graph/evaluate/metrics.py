@@ -190,6 +190,15 @@ def _f(v) -> str:
     return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
 
 
+def judged_rows(truth: pd.DataFrame, application_ids: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """Which accounts (a mask in ``application_ids`` order) have a labelled truth row, and those rows in that
+    order: the rows every metric and plot of one evaluation is computed on."""
+    t = truth.drop_duplicates("application_id").set_index("application_id")
+    ids = pd.Index(np.asarray(application_ids, dtype=object).astype(str))
+    keep = ids.isin(t.index) & t["label"].reindex(ids).notna().to_numpy()
+    return keep, t.loc[ids[keep]].reset_index()
+
+
 def evaluate(
     truth: pd.DataFrame,
     application_ids: np.ndarray,
@@ -203,10 +212,9 @@ def evaluate(
     """``scores``: model name -> calibrated (for the shipped model) probability per application id.
     ``rings``: model name -> predicted rings (lists of application ids). Rows of ``application_ids`` absent
     from ``truth`` are ignored."""
-    t = truth.drop_duplicates("application_id").set_index("application_id")
-    ids = pd.Index(np.asarray(application_ids, dtype=object).astype(str))
-    keep = ids.isin(t.index) & t["label"].reindex(ids).notna().to_numpy()
-    tt = t.loc[ids[keep]].reset_index()
+    keep, tt = judged_rows(truth, application_ids)
+    if not keep.any():
+        raise ValueError("nothing to evaluate: no truth row labels an account of the graph")
     y = tt["label"].to_numpy(int)
     results = []
     found: set = set()
@@ -256,11 +264,14 @@ def write_report(
     paths[1].write_text(report.markdown())
     y = np.asarray(truth_y, dtype=int)
     fig, ax = plt.subplots(figsize=(6, 5))
-    for name, p in scores.items():
+    both = 0 < y.sum() < len(y)  # a curve needs both classes (e.g. held-out rows without ring members)
+    for name, p in scores.items() if both else ():
         prec, rec, _ = precision_recall_curve(y, p)
         ax.plot(rec, prec, label=f"{name} (AP {average_precision_score(y, p):.3f})")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, held-out accounts")
-    ax.legend(loc="lower left")
+    title = "Precision-recall, held-out accounts" if both else "No precision-recall: one class held out"
+    ax.set(xlabel="recall", ylabel="precision", title=title)
+    if both:
+        ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(paths[2], dpi=120)
     plt.close(fig)

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from graph.learn.features import feature_coverage
 from graph.learn.hetero import GraphInput
 from graph.learn.trees import FlatTrees
 
@@ -77,13 +78,21 @@ class GBTModel:
             random_state=seed,
         )
         self.columns: list[str] = []
+        self.neutralised: list[str] = []
         self._flat: FlatTrees | None = None
 
     def fit(self, graph: GraphInput, mask: np.ndarray, y: np.ndarray | None = None, groups=None) -> GBTModel:
+        """A column with no value on the fitted rows (an optional input absent, ``feature_coverage``) is fitted
+        as zeros: sklearn's binning fails on a column without any value, and a constant column is one the
+        trees never split on, so the column keeps its place in the schema and its values are ignored when
+        scoring (a new application that has the input is scored as if it had not)."""
         idx, y = _xy(graph, mask, y)
         self.columns = list(graph.features.columns)
         self._flat = None
-        self.clf.fit(graph.features.to_numpy(np.float32)[idx], y[idx].astype(int))
+        x = graph.features.to_numpy(np.float32)[idx]
+        self.neutralised = feature_coverage(x, self.columns)["all_nan"]
+        x[:, [self.columns.index(c) for c in self.neutralised]] = 0.0
+        self.clf.fit(x, y[idx].astype(int))
         return self
 
     def predict_features(self, x: np.ndarray) -> np.ndarray:

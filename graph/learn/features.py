@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from graph.schema import SIGNALS
+from graph.schema import KNOWN_COLUMNS, OPTIONAL_FLOAT01, SIGNALS
 from graph.tables import GraphTables
 
 RELS = tuple(s.rel for s in SIGNALS)
@@ -443,6 +443,45 @@ def compute_features(
         columns=list(frame.columns),
     )
     return frame, state
+
+
+# the face inputs of the data contract reach the models only as SAME_FACE links
+FACE_INPUT = "face_embedding"
+
+
+def input_coverage(tables: GraphTables) -> dict[str, int]:
+    """Per optional data-contract column the features derive from: how many accounts of the graph carry it.
+
+    Every optional column may be absent (DESIGN.md §2), and a model trained without one has learnt nothing
+    from it, so the artifact records what its graph held. A signal column counts the accounts linked to a
+    signal of its kind (``ip`` also yields the /24, which is not counted apart); the upstream scores count
+    non-null values; ``face_embedding`` (or ``selfie_path``) shows only as SAME_FACE links, so it counts the
+    accounts with a face match, and a graph without any match records it absent."""
+    links = tables.links
+    per_rel = links.groupby("rel")["account"].nunique() if len(links) else pd.Series(dtype=np.int64)
+    out = {s.column: int(per_rel.get(s.rel, 0)) for s in SIGNALS if s.column in KNOWN_COLUMNS}
+    for c in OPTIONAL_FLOAT01:
+        out[c] = int(pd.to_numeric(tables.accounts[c], errors="coerce").notna().sum())
+    sf = tables.same_face
+    out[FACE_INPUT] = len(np.union1d(sf["src"].to_numpy(np.int64), sf["dst"].to_numpy(np.int64)))
+    return out
+
+
+def feature_coverage(x: np.ndarray, columns: list[str]) -> dict[str, list[str]]:
+    """Feature columns that carry nothing on these rows (the rows a model is fitted on): ``all_nan`` (no
+    value at all, e.g. every liveness feature when no application has a liveness score) and ``constant`` (one
+    value and no NaN, e.g. every device feature is 0 without device ids; a value and NaN are two, since
+    missing is something a tree can split on). No model can learn from either; the models must still accept
+    them, because the feature schema is the same whatever the inputs (``compute_features``)."""
+    x = np.asarray(x)
+    nan = np.isnan(x)
+    lo = np.fmin.reduce(x, axis=0, initial=np.inf)  # fmin/fmax skip NaN
+    hi = np.fmax.reduce(x, axis=0, initial=-np.inf)
+    all_nan, constant = nan.all(axis=0), ~nan.any(axis=0) & (lo == hi)
+    return {
+        "all_nan": [c for c, m in zip(columns, all_nan, strict=True) if m],
+        "constant": [c for c, m in zip(columns, constant, strict=True) if m],
+    }
 
 
 def non_linking_codes() -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,16 +139,23 @@ def _into_accounts(conv: HeteroConv, h, edge_index_dict, into_acc, dst, weight) 
 
 @dataclass
 class Scaler:
-    """Standardise features; NaN (unknown) becomes 0 after scaling, i.e. the mean."""
+    """Standardise features; NaN (unknown) becomes 0 after scaling, i.e. the mean.
+
+    A column without any value or with one value only (an optional input absent from the graph,
+    ``features.feature_coverage``) gets an infinite scale, so any value scales to 0, the value it had in
+    training: its weights were never trained on a value, and a new application that has the input is scored
+    as if it had not, instead of through untrained weights."""
 
     mean: np.ndarray
     std: np.ndarray
 
     @classmethod
     def fit(cls, x: np.ndarray) -> Scaler:
-        mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
-        std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.ones(x.shape[1])
-        return cls(mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: NaN here, mapped below
+            mean = np.nan_to_num(np.nanmean(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+            std = np.nan_to_num(np.nanstd(x, axis=0)) if len(x) else np.zeros(x.shape[1])
+        return cls(mean.astype(np.float32), np.where(std > 1e-6, std, np.inf).astype(np.float32))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - torch.from_numpy(self.mean)) / torch.from_numpy(self.std)

@@ -1,8 +1,13 @@
 """Train every model on one graph, pick the one that ships, calibrate it, and save a versioned artifact.
 
-The labelled rows are split by ring (``graph.learn.splits``): models are fitted on one side; the other side
-(``holdout_fraction``) chooses the shipped model, fits the calibrator and the decision thresholds, and gives
-the metrics stored in the artifact. Nothing is measured on rows a model was fitted on.
+The labelled rows are split with whole rings on one side (``graph.learn.splits``): models are fitted on one
+side; the other side (``holdout_fraction``) chooses the shipped model, fits the calibrator and the decision
+thresholds, and gives the metrics stored in the artifact. Nothing is measured on rows a model was fitted on.
+By default the held-out side is the latest period (``TrainConfig.split = "time"``), since a model is used on
+applications that arrive after it was trained and fraud patterns drift; a random share of the rings
+(``"random"``) measures the same model on a mix of old and new. The artifact records the split, and which
+optional inputs its graph held (``features.input_coverage``): every optional column may be absent, and a
+model trained without one must still score an application, with or without it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ import numpy as np
 from graph.evaluate.metrics import account_metrics
 from graph.learn.baselines import EnsembleModel, GBTModel, RulesModel
 from graph.learn.calibration import Calibrator
-from graph.learn.features import FeatureConfig
+from graph.learn.features import FeatureConfig, feature_coverage, input_coverage
 from graph.learn.gnn import GNNModel
 from graph.learn.hetero import GraphInput
-from graph.learn.splits import group_split
+from graph.learn.splits import holdout_split
 from graph.rings.clusters import RingConfig
 from graph.settings import Settings
 
@@ -35,6 +40,7 @@ ARTIFACT_FORMAT = 1
 class TrainConfig:
     models: tuple[str, ...] = MODEL_NAMES
     holdout_fraction: float = 0.25
+    split: str = "time"  # graph.learn.splits.SPLITS: the latest period held out, or a random share of rings
     seed: int = 0
     gnn_hidden: int = 32
     gnn_layers: int = 2
@@ -59,6 +65,8 @@ class Artifact:
     metrics: dict
     path: Path | None = None
     trained_ids: list[str] | None = None  # accounts whose labels were used; evaluation excludes them
+    split: dict | None = None  # the internal holdout (graph.learn.splits.holdout_split); None before recorded
+    inputs: dict | None = None  # what the graph held (trained_inputs); None before recorded
 
     @property
     def model(self):
@@ -87,6 +95,8 @@ class Artifact:
             "metrics": self.metrics,
             "thresholds": {"decline_at": self.calibrator.decline_at, "review_at": self.calibrator.review_at},
             "feature_columns": self.feature_columns,
+            "split": self.split,
+            "inputs": self.inputs,
             "config": _jsonable(asdict(self.config)),
             "format": ARTIFACT_FORMAT,
         }
@@ -122,6 +132,43 @@ def _stop_note(model) -> str:
     )
 
 
+def trained_inputs(graph: GraphInput, fit_mask: np.ndarray) -> dict:
+    """What the models were trained with: per optional input, the accounts of the graph that carry it, the
+    inputs absent from it, and the feature columns without a value (``all_nan``) or with one value
+    (``constant``) on the fitted rows. The GBT fits the all-NaN ones as zeros and the GNN scales both to 0
+    (``GBTModel.fit``, ``gnn.Scaler``): none of them moves a score."""
+    have = input_coverage(graph.tables)
+    cover = feature_coverage(graph.features.to_numpy(np.float32)[fit_mask], list(graph.features.columns))
+    return {
+        "accounts": int(graph.n),
+        "present": {c: n for c, n in have.items() if n},
+        "absent": [c for c, n in have.items() if not n],
+        "all_nan_features": cover["all_nan"],
+        "constant_features": cover["constant"],
+    }
+
+
+def _check_sides(labels: np.ndarray, fit_mask: np.ndarray, hold: np.ndarray, split: dict) -> None:
+    """Both sides need both classes: models are fitted on one, the shipped model chosen, calibrated and its
+    thresholds set on the other."""
+    how = f"the {split['kind']} split" + (f" (cut at {split['cut']})" if split["kind"] == "time" else "")
+    fix = (
+        "change --holdout, add labels, or use --split random"
+        if split["kind"] == "time"
+        else "add labels or change the seed"
+    )
+    if not hold.any():
+        raise ValueError(f"nothing left to hold out: {how} held out no labelled account; {fix}")
+    if not fit_mask.any():
+        raise ValueError(f"nothing left to fit on: {how} held out every labelled account; {fix}")
+    for side, m in (("held-out", hold), ("fitted", fit_mask)):
+        for cls, name in ((1, "positives"), (0, "negatives")):
+            if not (labels[m] == cls).any():
+                raise ValueError(
+                    f"{how} left no {name} on the {side} side ({int(m.sum())} labelled accounts); {fix}"
+                )
+
+
 def train(
     graph: GraphInput,
     labels: np.ndarray,
@@ -131,20 +178,19 @@ def train(
     progress=print,
     benign_groups: np.ndarray | None = None,
 ) -> Artifact:
-    """``labels``: 1/0 per account, NaN when unknown. ``groups``: ring-aware group key per account.
-    ``benign_groups``: optional look-alike group per account (household, carrier NAT...); the decline threshold
-    then bounds the worst group on the held-out side (``graph.learn.calibration``). Never a model feature."""
+    """``labels``: 1/0 per account, NaN when unknown. ``groups``: ring-aware group key per account, kept on
+    one side of the split. ``benign_groups``: optional look-alike group per account (household, carrier
+    NAT...); the decline threshold then bounds the worst group on the held-out side
+    (``graph.learn.calibration``). Never a model feature."""
     cfg = config or TrainConfig()
     labels = np.asarray(labels, dtype=np.float64)
     known = ~np.isnan(labels)
     if known.sum() < 20 or np.nansum(labels) < 4 or (labels[known] == 0).sum() < 4:
         raise ValueError("too few labels to train: need at least 20 labelled accounts with 4 of each class")
-    hold = group_split(groups, cfg.holdout_fraction, cfg.seed) & known
+    arrival = graph.tables.accounts["created_at"].to_numpy(np.int64)
+    hold, split = holdout_split(cfg.split, arrival, groups, labels, cfg.holdout_fraction, cfg.seed)
     fit_mask = known & ~hold
-    if labels[hold].sum() == 0 or labels[fit_mask].sum() == 0:
-        raise ValueError(
-            "the ring-grouped split left no positives on one side; add labels or change the seed"
-        )
+    _check_sides(labels, fit_mask, hold, split)
     models, raw, timings = {}, {}, {}
     for name in cfg.models:
         t0 = time.perf_counter()
@@ -182,6 +228,8 @@ def train(
             "gnn_best_epoch": getattr(models.get("gnn"), "best_epoch_", None),
             "gnn_stopped_by": getattr(models.get("gnn"), "stopped_by_", None),
         },
+        split=split,
+        inputs=trained_inputs(graph, fit_mask),
     )
 
 
@@ -233,4 +281,6 @@ def load_artifact(models_dir: Path, version: str | None = None) -> Artifact:
         metrics=meta["metrics"],
         path=path,
         trained_ids=blob.get("trained_ids"),
+        split=meta.get("split"),
+        inputs=meta.get("inputs"),
     )
