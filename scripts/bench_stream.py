@@ -70,9 +70,11 @@ def set_up(settings, hist: pd.DataFrame, truth: pd.DataFrame, models: tuple[str,
     return outcome.artifact
 
 
-def post_stream(settings, stream: pd.DataFrame, key: str, log_path: Path) -> pd.DataFrame:
+def post_stream(
+    settings, stream: pd.DataFrame, key: str, log_path: Path, refresh_accounts: int | None = None
+) -> pd.DataFrame:
     port = free_port()
-    proc = start_server(settings, key, port, log_path)
+    proc = start_server(settings, key, port, log_path, refresh_accounts=refresh_accounts)
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
@@ -197,6 +199,12 @@ def main() -> None:
     ap.add_argument("--models", default="rules,gbt,gnn", help="models trained; the best ships")
     ap.add_argument("--windows", type=int, default=10, help="prospective-batch windows over the stream")
     ap.add_argument("--limit", type=int, default=None, help="post only the first N applications after T")
+    ap.add_argument(
+        "--refresh-accounts",
+        type=int,
+        default=None,
+        help="RINGWATCH_SCORER_REFRESH_ACCOUNTS for the server (default: the setting's default)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args()
 
@@ -213,7 +221,7 @@ def main() -> None:
     try:
         artifact = set_up(settings, hist, truth, tuple(args.models.split(",")))
         print(f"history {len(hist):,} in, {artifact.shipped} shipped; posting {len(stream):,} after T")
-        realtime = post_stream(settings, stream, key, data_dir / "server.log")
+        realtime = post_stream(settings, stream, key, data_dir / "server.log", args.refresh_accounts)
         after = batch_afterwards(settings, artifact, stream["application_id"])
         prosp = prospective(settings, artifact, hist, stream, args.windows)
     finally:
@@ -231,6 +239,7 @@ def main() -> None:
         "stream": len(stream),
         "shipped": artifact.shipped,
         "windows": args.windows,
+        "refresh_accounts": args.refresh_accounts,
         "realtime": metrics(realtime, truth, rank),
         "batch_afterwards": metrics(after, truth, rank),
         "prospective_batch": metrics(prosp, truth, rank),

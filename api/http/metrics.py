@@ -8,11 +8,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SCORER_GAUGES = {
-    "cache_accounts": "Accounts in the real-time scorer's cached graph",
+    "cache_accounts": "Accounts in the real-time scorer's graph when it was built",
+    "live_accounts": "Accounts in the real-time scorer's live graph: those it was built with and those "
+    "folded in by decisions since",
     "cache_age_seconds": "Seconds since the real-time scorer's cached graph was built (start-up, batch job, "
     "or refresh)",
-    "decided_since_build": "Accounts decided since the cache was built: in later applicants' time windows "
-    "already, in degrees, components and the GNN's graph only after the next rebuild",
+    "decided_since_build": "Accounts decided since the cache was built, folded into the live graph",
     "overlay_keys": "Time keys the real-time overlay holds (bounded by the longest time window)",
     "pending_rebuild": "Decided accounts kept in memory for the next cache rebuild",
 }

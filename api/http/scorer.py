@@ -5,14 +5,12 @@
 start-up and rebuilt after each batch scoring job; requests keep using the previous one until the new one is
 swapped in.
 
-Between jobs the accounts that decisions add are counted in at once (``observe``): their links to existing
-signals enter later applicants' time windows (a device or a /24 used by others within hours), which needs no
-rebuild. Without that, a cache built before a stream counted none of it, every new applicant looked as if the
-last hours had been empty, and 14% of honest applicants were declined in a replay of the API benchmark's
-stream. Everything else about them (new signals, degrees, components) enters at the next batch scoring job,
-or at a background rebuild when ``scorer_refresh_accounts`` are waiting or the oldest has waited
-``scorer_refresh_s`` (both off by default: a rebuild holds the GIL for seconds at 100k accounts, and
-decisions wait behind it).
+Every decided account is folded into that cache at once (``observe``, ``graph.learn.live``): its new
+signals, degrees, names per signal, time windows, face links and component, so the next decision sees a ring
+that formed after the last batch job, and the ring candidate it is forming. What the fold leaves approximate
+(members' own values, a signal turning into a hub) is recomputed by the next batch scoring job, or by a
+background rebuild when ``scorer_refresh_accounts`` are waiting or the oldest has waited ``scorer_refresh_s``
+(both off by default: a rebuild holds the GIL for seconds at 100k accounts, and decisions wait behind it).
 """
 
 from __future__ import annotations
@@ -67,7 +65,12 @@ class ScorerCache:
         return self.state in ("ready", "no model")
 
     def ring_info(self, ring_id: str) -> tuple[float | None, int | None]:
-        return self._rings.get(ring_id, (None, None))
+        """Score and size of a batch ring; a candidate named in real time has a size so far and no score."""
+        if ring_id in self._rings:
+            return self._rings[ring_id]
+        scorer = self._scorer
+        size = scorer.candidates.get(ring_id) if scorer is not None else None
+        return None, size
 
     def gauges(self) -> dict[str, float]:
         """For ``/metrics`` (``api.http.metrics.SCORER_GAUGES``)."""
@@ -75,7 +78,8 @@ class ScorerCache:
         if scorer is None:
             return {}
         return {
-            "cache_accounts": scorer.n,
+            "cache_accounts": scorer.cached_n,
+            "live_accounts": scorer.n,
             "cache_age_seconds": time.time() - scorer.built_at,
             "decided_since_build": scorer.observed,
             "overlay_keys": len(scorer.recent),
@@ -120,7 +124,7 @@ class ScorerCache:
         rebuilds = s.scorer_refresh_accounts > 0 or s.scorer_refresh_s > 0
         with self._pending_lock:
             if self._scorer is not None:
-                self._scorer.observe(rows)  # time windows see them now; the rest at the next rebuild
+                self._scorer.observe(rows, pairs, rings)  # the next decision sees them
             if not rebuilds and not self._lock.locked():
                 return  # kept only for a rebuild: one to come, or one running (its scorer must count them)
             self._pending.extend(rows)
@@ -162,12 +166,17 @@ class ScorerCache:
                 before = scorer.graph.n
                 tables = append_prepared(scorer.graph.tables, rows, pairs)
                 graph = GraphInput(tables, scorer.artifact.config.features)
-                ring_ids = scorer.ring_ids
-                if ring_ids is not None:
-                    new_ids = tables.accounts["id"].to_numpy(dtype=object)[before:]
-                    ring_ids = np.concatenate(
-                        [ring_ids, np.array([rings.get(str(i)) for i in new_ids], dtype=object)]
-                    )
+                # the rings decided accounts were answered with (batch rings or candidates), by id
+                folded = dict(
+                    zip(scorer.ids[before:].tolist(), scorer.ring_ids[before:].tolist(), strict=True)
+                )
+                new_ids = tables.accounts["id"].to_numpy(dtype=object)[before:]
+                ring_ids = np.concatenate(
+                    [
+                        scorer.ring_ids[:before],
+                        np.array([rings.get(str(i)) or folded.get(str(i)) for i in new_ids], dtype=object),
+                    ]
+                )
                 self._install(
                     RealtimeScorer(scorer.artifact, graph, ring_ids=ring_ids, member_cap=scorer.member_cap)
                 )
@@ -215,7 +224,7 @@ class ScorerCache:
         """Serve from ``scorer``, with the accounts observed while it was being built counted in."""
         with self._pending_lock:
             if self._pending:
-                scorer.observe(self._pending)
+                scorer.observe(self._pending, self._pending_pairs, self._pending_rings)
             self._scorer = scorer
 
 

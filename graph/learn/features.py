@@ -137,6 +137,7 @@ class FeatureState:
     pair_keys: list[np.ndarray] = field(default_factory=list)
     pair_time_keys: list[np.ndarray] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    pair_mod: int = 0  # pair keys are node_a * pair_mod + node_b (the node count when they were made)
 
 
 _T_SCALE = 10**10  # seconds; keeps node * T + t inside int64 for 1e8 nodes
@@ -441,6 +442,7 @@ def compute_features(
         pair_keys=pair_keys,
         pair_time_keys=pair_time_keys,
         columns=list(frame.columns),
+        pair_mod=nodes.n_nodes,
     )
     return frame, state
 
@@ -536,6 +538,8 @@ class RecentLinks:
         horizon = max(config.near_days * 86_400, config.burst_hours * 3600)
         self.keys = _KeyLog(horizon)
         self.pairs = [_KeyLog(horizon) for _ in PAIR_BURSTS]
+        # pairs of nodes the state had no key for: (node_a, node_b) -> seconds since t0 of each use
+        self.new_pairs: list[dict[tuple[int, int], list[int]]] = [{} for _ in PAIR_BURSTS]
 
     def __len__(self) -> int:
         """Time keys held, across all the logs."""
@@ -549,8 +553,25 @@ class RecentLinks:
         t0 = state.t0_ms / MS_PER_DAY
         known = node >= 0
         self.keys.add(_time_keys(node[known], t_days[acc[known]], t0))
-        for log, (pos, found) in zip(self.pairs, _pair_positions(state, n, acc, node, rel), strict=True):
+        seconds = np.round((t_days - t0) * 86_400).astype(np.int64)
+        for log, new, (pos, found, na, nb) in zip(
+            self.pairs, self.new_pairs, _pair_positions(state, n, acc, node, rel), strict=True
+        ):
             log.add(_time_keys(pos[found].astype(np.int64), t_days[found], t0))
+            for i in np.flatnonzero(~found & (na >= 0) & (nb >= 0)):
+                new.setdefault((int(na[i]), int(nb[i])), []).append(int(seconds[i]))
+
+    def new_pair_counts(
+        self, j: int, mask, na, nb, t_days, state: FeatureState, window_s: float
+    ) -> np.ndarray:
+        """Uses within ``window_s`` of pairs the state had no key for (``add`` logged them)."""
+        out = np.zeros(len(mask))
+        seconds = np.round((t_days - state.t0_ms / MS_PER_DAY) * 86_400).astype(np.int64)
+        for i in np.flatnonzero(mask):
+            times = self.new_pairs[j].get((int(na[i]), int(nb[i])))
+            if times:
+                out[i] = sum(abs(t - int(seconds[i])) <= int(window_s) for t in times)
+        return out
 
 
 @dataclass
@@ -578,16 +599,19 @@ def _member(pairs: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return (pairs[pos] == keys) if len(pairs) else np.zeros(len(keys), dtype=bool)
 
 
-def _pair_positions(state: FeatureState, n: int, acc, node, rel) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per PAIR_BURSTS: each new account's position among the existing pair keys, and whether it is there."""
+def _pair_positions(state: FeatureState, n: int, acc, node, rel) -> list[tuple[np.ndarray, ...]]:
+    """Per PAIR_BURSTS: each new account's position among the existing pair keys, whether it is there, and
+    its two nodes (-1 where it has none). Nodes made after the keys (``graph.learn.live``) are never there."""
     out = []
+    mod = state.pair_mod or state.nodes.n_nodes
     for (ra, rb), keys in zip(PAIR_BURSTS, state.pair_keys, strict=True):
         na = _account_node(n, acc, node, rel, REL_CODE[ra])
         nb = _account_node(n, acc, node, rel, REL_CODE[rb])
-        key = na * state.nodes.n_nodes + nb
+        key = na * mod + nb
         pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
-        found = (na >= 0) & (nb >= 0) & (keys[pos] == key) if len(keys) else np.zeros(n, dtype=bool)
-        out.append((pos, found))
+        ok = (na >= 0) & (nb >= 0) & (na < mod) & (nb < mod)
+        found = ok & (keys[pos] == key) if len(keys) else np.zeros(n, dtype=bool)
+        out.append((pos, found, na, nb))
     return out
 
 
@@ -597,12 +621,13 @@ def _pair_counts_new(
     """``_pair_counts`` of new accounts against the existing ones (``node`` is -1 for a new signal)."""
     out = []
     window = state.config.burst_hours * 3600
-    for j, (pos, found) in enumerate(_pair_positions(state, n, acc, node, rel)):
+    for j, (pos, found, na, nb) in enumerate(_pair_positions(state, n, acc, node, rel)):
         c = np.zeros(n)
         tk = _time_keys(pos[found].astype(np.int64), t_days[found], state.t0_ms / MS_PER_DAY)
         c[found] = _within(state.pair_time_keys[j], tk, window)
         if recent is not None:
             c[found] += recent.pairs[j].within(tk, window)
+            c += recent.new_pair_counts(j, ~found & (na >= 0) & (nb >= 0), na, nb, t_days, state, window)
         out.append(c)
     return out
 
@@ -697,10 +722,18 @@ def features_for_new(
         cols[c] = v
         cols[f"{c}_missing"] = np.isnan(v).astype(np.float64)
     # neighbours: the existing members of each rare signal (the new account is not among them)
-    s = state.node_base_sum[kn[rare_link]]
+    s = state.node_base_sum[kn[rare_link]].copy()
     c = state.node_base_cnt[kn[rare_link]]
-    mean = np.where(c > 0, s / np.maximum(c, 1), np.nan)
     a = acc[rare_link]
+    # a signal that the new account makes shared is one more rare signal of its one earlier member, as
+    # batch counts it on the graph with the new account in
+    first = nodes.deg[kn[rare_link]] == 1
+    if first.any():
+        member = state.node_member[kn[rare_link]][first]
+        key = a[first] * (int(member.max()) + 1) + member
+        _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        s[first, NEIGHBOUR_BASE.index("n_rare")] += cnt[inv]
+    mean = np.where(c > 0, s / np.maximum(c, 1), np.nan)
     for j, name in enumerate(NEIGHBOUR_BASE):
         v = mean[:, j]
         ok = ~np.isnan(v)

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from graph.learn.features import (
     signal_stats_array,
 )
 from graph.learn.hetero import GraphInput, signal_node_features
+from graph.learn.live import LiveState, Rows
 from graph.learn.small_gnn import SmallGraph
 from graph.learn.training import Artifact
 from graph.rings.clusters import Ring, RingConfig, extract_rings, ring_assignment
@@ -128,6 +130,9 @@ def write_outputs(result: ScoreResult, out_dir: Path) -> tuple[Path, Path]:
     return sp, rp
 
 
+CANDIDATE_PREFIX = "live-"  # ring ids named in real time; a batch job draws the rings anew
+
+
 class RealtimeScorer:
     """Scores new applications against a graph scored in batch.
 
@@ -146,14 +151,26 @@ class RealtimeScorer:
         self.artifact, self.graph, self.member_cap = artifact, graph, member_cap
         t = graph.tables
         self.n = t.n_accounts
-        self.pos = pd.Series(np.arange(self.n), index=t.accounts["id"].astype(str).to_numpy())
+        self._ids = Rows(object_array(t.accounts["id"].astype(str).tolist()))
+        self.pos = {a: k for k, a in enumerate(self._ids.view.tolist())}
         st = graph.state
-        self.name_of = t.accounts["name_key"].map(st.name_codes).fillna(0).to_numpy(np.int64)
-        self.dob_of = t.accounts["dob_key"].map(st.dob_codes).fillna(0).to_numpy(np.int64)
-        self.x = graph.features.to_numpy(np.float32)
-        self.base = graph.features[list(NEIGHBOUR_BASE)].to_numpy(np.float64)
-        self.node_x = signal_node_features(st)
-        self.linking = is_linking(st)
+        self.live = LiveState(
+            st,
+            t.accounts["name_key"].map(st.name_codes).fillna(0).to_numpy(np.int64),
+            t.accounts["dob_key"].map(st.dob_codes).fillna(0).to_numpy(np.int64),
+        )
+        self._x = Rows(graph.features.to_numpy(np.float32))
+        self._base = Rows(graph.features[list(NEIGHBOUR_BASE)].to_numpy(np.float64))
+        self._node_x = Rows(signal_node_features(st))
+        self._linking = Rows(is_linking(st))
+        self._ring_ids = Rows(np.full(self.n, None, dtype=object) if ring_ids is None else ring_ids)
+        self.candidates: dict[str, int] = {}  # ring candidates named in real time -> members so far
+        # what decided accounts added to the cached adjacency below: members per node (in arrival order),
+        # signal nodes per account, face partners (position, similarity) per account
+        self.live_members: dict[int, list[int]] = {}
+        self.live_nodes: dict[int, np.ndarray] = {}
+        self.live_faces: dict[int, list[tuple[int, float]]] = {}
+        self.cached_n, self.cached_nodes = self.n, st.nodes.n_nodes
         acc = t.links["account"].to_numpy(np.int64)
         node = st.nodes.link_node
         created = t.accounts["created_at"].to_numpy(np.int64)
@@ -171,17 +188,118 @@ class RealtimeScorer:
         order = np.argsort(ends, kind="stable")
         self.face_other, self.face_sim = other[order], sim[order]
         self.face_ptr = np.concatenate([[0], np.cumsum(np.bincount(ends, minlength=self.n))])
-        self.ring_ids = ring_ids
         self.recent = RecentLinks(graph.state.config)
-        self.observed = 0  # accounts counted in through observe
+        self.observed = 0  # accounts folded in through observe
         self.built_at = time.time()
 
-    def observe(self, rows: pd.DataFrame | list[dict]) -> None:
-        """Count accounts decided since this cache was built in later accounts' time windows (their links
-        to existing signals; cheap, no rebuild). Call from the thread that scores."""
-        accounts, links, _ = self._new_tables(rows, None)
-        self.recent.add(self.graph.state, accounts, links)
-        self.observed += len(rows)
+    # the live parts of the per-account and per-node arrays (``observe`` grows them)
+    name_of = property(lambda self: self.live.name_of.view)
+    dob_of = property(lambda self: self.live.dob_of.view)
+    x = property(lambda self: self._x.view)
+    base = property(lambda self: self._base.view)
+    node_x = property(lambda self: self._node_x.view)
+    linking = property(lambda self: self._linking.view)
+    ring_ids = property(lambda self: self._ring_ids.view)
+    ids = property(lambda self: self._ids.view)
+
+    def observe(
+        self,
+        rows: pd.DataFrame | list[dict],
+        pairs: Sequence[tuple[str, str, float]] = (),
+        rings: dict[str, str] | None = None,
+    ) -> None:
+        """Fold accounts just decided into the live graph (``graph.learn.live``), in order, so that the next
+        decision sees them as batch would: their signals, face links (``pairs``: id, id, similarity) and the
+        ring each was answered with (``rings``: id -> ring). Call from the thread that scores."""
+        rings = rings or {}
+        ids = [str(v) for v in _column_getter(rows)("application_id")]
+        for k, i in enumerate(ids):
+            if i in self.pos:
+                continue  # already in the graph (a re-decision of a known id)
+            one = rows.iloc[[k]] if isinstance(rows, pd.DataFrame) else [rows[k]]
+            found = [(b, s) for a, b, s in pairs if a == i] + [(a, s) for a, b, s in pairs if b == i]
+            same_face = {
+                "application_id": [i] * len(found),
+                "match_id": [m for m, _ in found],
+                "similarity": [float(s) for _, s in found],
+            }
+            self._fold(i, one, same_face, rings.get(i))
+
+    def _fold(self, i: str, row, same_face: dict, ring_id: str | None) -> None:
+        accounts, links, sf = self._new_tables(row, same_face)
+        st = self.graph.state
+        nf = features_for_new(st, accounts, links, sf, self.name_of, self.dob_of, self.base, self.recent)
+        position = self.n
+        nodes = self.live.fold(accounts, links, sf["existing"], nf)
+        self.recent.add(st, accounts, links)
+        self.pos[i] = position
+        self._ids.append(object_array([i]))
+        self.n += 1
+        self._x.append(nf.x[:1])
+        self._base.append(nf.base[:1])
+        self._ring_ids.append(np.array([ring_id], dtype=object))
+        if ring_id is not None and ring_id.startswith(CANDIDATE_PREFIX):
+            self.candidates[ring_id] = int(st.comp_size[st.component[position]])
+        for nd in nodes.tolist():
+            self.live_members.setdefault(nd, []).append(position)
+        self.live_nodes[position] = nodes
+        for q, sim in zip(sf["existing"].tolist(), sf["similarity"].tolist(), strict=True):
+            self.live_faces.setdefault(position, []).append((q, sim))
+            self.live_faces.setdefault(q, []).append((position, sim))
+        n_nodes = st.nodes.n_nodes
+        if self._node_x.n < n_nodes:
+            grow = n_nodes - self._node_x.n
+            self._node_x.append(np.zeros((grow, self._node_x.buf.shape[1]), np.float32))
+            self._linking.append(np.zeros(grow, dtype=bool))
+        touched = np.unique(nodes)
+        touched = np.union1d(touched, self._update_members(position, touched, sf["existing"]))
+        self.node_x[touched] = self.live.node_features(touched)
+        self.linking[touched] = self.live.linking(touched)
+        self.observed += 1
+
+    def _update_members(self, position: int, nodes: np.ndarray, partners: np.ndarray) -> np.ndarray:
+        """Earlier accounts whose own values the new one changed, as batch would recompute them: the rare
+        signals they hold (a signal it makes shared, or a hub), and their face matches. Their base values
+        move in their signals' sums too. Returns the signal nodes whose sums moved."""
+        st, cfg = self.graph.state, self.graph.state.config
+        deg = st.nodes.deg[nodes]
+        kind_ok = ~np.isin(st.nodes.rel_code[nodes], non_linking_codes())
+        delta: dict[int, float] = {}
+        for nd, d, ok in zip(nodes.tolist(), deg.tolist(), kind_ok.tolist(), strict=True):
+            if not ok:
+                continue
+            if d == 2:  # shared from now on: its one earlier member gains a rare signal
+                members = [int(st.node_member[nd])]
+                step = 1.0
+            elif d == cfg.hub_degree + 1:  # a hub from now on: no longer rare for anyone
+                members = self._members(nd).tolist()
+                step = -1.0
+            else:
+                continue
+            for m in members:
+                if m != position:
+                    delta[m] = delta.get(m, 0.0) + step
+        col = {c: k for k, c in enumerate(NEIGHBOUR_BASE)}
+        xcol = {c: k for k, c in enumerate(self.graph.state.columns)}
+        changed = set(delta) | set(partners.tolist())
+        moved = []
+        for m in changed:
+            old = self.base[m].copy()
+            new = old.copy()
+            new[col["n_rare"]] += delta.get(m, 0.0)
+            if m in partners:
+                other, _ = self._faces(m)
+                diff = (self.name_of[other] != self.name_of[m]) & (self.dob_of[other] != self.dob_of[m])
+                new[col["face_n"]] = np.log1p(len(other))
+                new[col["face_other_both"]] = np.log1p(diff.sum())
+            for c in ("n_rare", "face_n", "face_other_both"):
+                self.x[m, xcol[c]] = new[col[c]]
+            own = self._own_nodes(m)
+            st.node_base_sum[own] += np.nan_to_num(new) - np.nan_to_num(old)
+            st.node_base_cnt[own] += (~np.isnan(new)).astype(float) - (~np.isnan(old))
+            self.base[m] = new
+            moved.append(own)
+        return np.unique(np.concatenate(moved)) if moved else np.zeros(0, np.int64)
 
     def _new_tables(self, rows: pd.DataFrame | list[dict], same_face) -> tuple[dict, dict, dict]:
         """The new accounts, their links and face matches as mappings of column to array: a real-time
@@ -216,8 +334,33 @@ class RealtimeScorer:
         return accounts, links, sf
 
     def _members(self, node: int) -> np.ndarray:
-        lo, hi = self.node_ptr[node], self.node_ptr[node + 1]
-        return self.node_members[lo : min(hi, lo + self.member_cap)]
+        """Members of a signal node, most recent first, at most ``member_cap``."""
+        cap = self.member_cap
+        cached = np.zeros(0, np.int64)
+        if node < self.cached_nodes:
+            lo, hi = self.node_ptr[node], self.node_ptr[node + 1]
+            cached = self.node_members[lo : min(hi, lo + cap)]
+        live = self.live_members.get(node)
+        if not live:
+            return cached
+        return np.concatenate([np.array(live[::-1][:cap], dtype=np.int64), cached])[:cap]
+
+    def _own_nodes(self, p: int) -> np.ndarray:
+        if p < self.cached_n:
+            return self.acc_nodes[self.acc_ptr[p] : self.acc_ptr[p + 1]]
+        return self.live_nodes.get(p, np.zeros(0, np.int64))
+
+    def _faces(self, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """Face partners of an account (positions) and their similarities."""
+        other, sim = np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if p < self.cached_n:
+            lo, hi = self.face_ptr[p], self.face_ptr[p + 1]
+            other, sim = self.face_other[lo:hi], self.face_sim[lo:hi]
+        live = self.live_faces.get(p)
+        if live:
+            other = np.concatenate([other, np.array([q for q, _ in live], dtype=np.int64)])
+            sim = np.concatenate([sim, np.array([s for _, s in live], dtype=np.float32)])
+        return other, sim
 
     def _receptive_field(self, i: int, nf, links: dict, sf: dict) -> SmallGraph:
         """New account ``i`` (row 0) and what a 2-layer GNN sees of it: its linking signals with their
@@ -232,15 +375,15 @@ class RealtimeScorer:
         p1 = sf["existing"][fm]
         members = [self._members(nd) for nd in s1_nodes]
         member_node = np.repeat(s1_nodes, [len(m) for m in members])
-        own = [self.acc_nodes[self.acc_ptr[p] : self.acc_ptr[p + 1]] for p in p1]
+        own = [self._own_nodes(p) for p in p1]
         own_acc = np.repeat(p1, [len(o) for o in own])
         own = np.concatenate(own) if own else np.zeros(0, np.int64)
         keep = self.linking[own] | np.isin(own, s1_nodes)
         own, own_acc = own[keep], own_acc[keep]
-        spans = [(self.face_ptr[p], self.face_ptr[p + 1]) for p in p1]
-        face_p = np.repeat(p1, [hi - lo for lo, hi in spans])
-        face_q = np.concatenate([self.face_other[lo:hi] for lo, hi in spans] or [np.zeros(0, np.int64)])
-        face_s = np.concatenate([self.face_sim[lo:hi] for lo, hi in spans] or [np.zeros(0, np.float32)])
+        partners = [self._faces(p) for p in p1]
+        face_p = np.repeat(p1, [len(q) for q, _ in partners])
+        face_q = np.concatenate([q for q, _ in partners] or [np.zeros(0, np.int64)])
+        face_s = np.concatenate([s for _, s in partners] or [np.zeros(0, np.float32)])
         existing = np.unique(np.concatenate([*members, p1, face_q]).astype(np.int64))
         nodes = np.unique(np.concatenate([s1_nodes, own]))
 
@@ -291,13 +434,31 @@ class RealtimeScorer:
         art = self.artifact
         score = art.model.predict_new(NewAccounts(self, nf, links, sf))
         risk = art.calibrator.transform(score)
+        decision = art.calibrator.decide(risk)
+        ring_id = self._rings(nf, links, sf, n)
+        for k in range(n):
+            if ring_id[k] is None and decision[k] != "approve":
+                ring_id[k] = self._candidate(k, nf, links, sf)
         return NewScores(
             ids=accounts["id"],
             risk=risk,
-            decision=art.calibrator.decide(risk),
-            ring_id=self._rings(nf, links, sf, n),
+            decision=decision,
+            ring_id=ring_id,
             reasons=_reasons(nf.x, nf.columns),
         )
+
+    def _candidate(self, i: int, nf, links: dict, sf: dict) -> str | None:
+        """A ring forming in the stream, before any batch job drew it: the linked component (rare signals,
+        face matches) that a suspicious new account joins, named after its earliest account."""
+        st, cfg = self.graph.state, self.graph.state.config
+        mine = links["account"] == i
+        nodes, deg = nf.link_node[mine], nf.deg[mine]
+        ok = _linking(st, nodes, deg) & (deg <= cfg.comp_degree)
+        members = np.concatenate([st.node_member[nodes[ok]], sf["existing"][sf["new"] == i]]).astype(np.int64)
+        if not len(members):
+            return None
+        first = int(np.flatnonzero(np.isin(st.component, np.unique(st.component[members])))[0])
+        return f"{CANDIDATE_PREFIX}{self._ids.view[first]}"
 
     def score_new_accounts(self, frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> pd.DataFrame:
         out = self.score_new(frame, same_face)
@@ -312,8 +473,6 @@ class RealtimeScorer:
         )
 
     def _rings(self, nf, links: dict, sf: dict, n: int) -> list:
-        if self.ring_ids is None:
-            return [None] * n
         out = []
         acc = links["account"]
         # only signals that link accounts, as in ring extraction: a shared /24 or a hub is no ring evidence
