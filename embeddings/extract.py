@@ -25,6 +25,11 @@ class UnreadableImage(ValueError):
     """The input is not an image that can be decoded (missing file, truncated or not an image)."""
 
 
+class ImageTooLarge(UnreadableImage):
+    """The image declares more pixels than allowed; refused from its header, before anything is decoded (a
+    small file can declare a huge image: a decompression bomb)."""
+
+
 @runtime_checkable
 class Extractor(Protocol):
     """Anything that turns one image into one face embedding of a fixed dimension."""
@@ -35,19 +40,31 @@ class Extractor(Protocol):
     def extract(self, image: ImageInput) -> np.ndarray: ...
 
 
-def load_rgb(image: ImageInput) -> np.ndarray:
-    """Decode to an RGB uint8 array with Pillow (the decoder the stored LFW vectors were made with)."""
+def load_rgb(image: ImageInput, max_pixels: int | None = None) -> np.ndarray:
+    """Decode to an RGB uint8 array with Pillow (the decoder the stored LFW vectors were made with).
+
+    ``max_pixels`` bounds width × height, checked on the header before decoding (``ImageTooLarge``); Pillow's
+    own guard (``DecompressionBombError``, at twice ``Image.MAX_IMAGE_PIXELS``) answers the same way."""
     if isinstance(image, np.ndarray):
         if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+            _check_pixels(image.shape[1], image.shape[0], max_pixels)
             return np.ascontiguousarray(image)
         raise UnreadableImage(f"expected an RGB uint8 array [h, w, 3], got {image.dtype} {image.shape}")
+    where = "image bytes" if isinstance(image, bytes) else str(image)
     try:
         src = io.BytesIO(image) if isinstance(image, bytes) else Path(image)
         with Image.open(src) as im:
+            _check_pixels(im.width, im.height, max_pixels)
             return np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(f"{where}: {e}") from e
     except (FileNotFoundError, IsADirectoryError, UnidentifiedImageError, OSError, SyntaxError) as e:
-        where = "image bytes" if isinstance(image, bytes) else str(image)
         raise UnreadableImage(f"cannot read {where}: {e}") from e
+
+
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(f"the image is {width} x {height} pixels, more than the limit of {max_pixels}")
 
 
 @dataclass(frozen=True)
@@ -96,15 +113,16 @@ class DlibExtractor:
     dim = 128
     name = "dlib_resnet_v1"
 
-    def __init__(self, aligner: DlibAligner | None = None) -> None:
+    def __init__(self, aligner: DlibAligner | None = None, max_pixels: int | None = None) -> None:
         self.aligner = aligner or DlibAligner()
+        self.max_pixels = max_pixels  # larger images are refused before decoding (``load_rgb``)
         import dlib
         import face_recognition_models as models
 
         self._model = dlib.face_recognition_model_v1(models.face_recognition_model_location())
 
     def extract(self, image: ImageInput) -> np.ndarray:
-        rgb = load_rgb(image)
+        rgb = load_rgb(image, self.max_pixels)
         face = self.aligner.detect(rgb)
         return np.asarray(self._model.compute_face_descriptor(rgb, face.landmarks), dtype=np.float32)
 
@@ -122,6 +140,7 @@ class OnnxExtractor:
         padding: float = 0.25,
         mean: float = 127.5,
         std: float = 128.0,
+        max_pixels: int | None = None,
     ) -> None:
         try:
             import onnxruntime as ort
@@ -150,21 +169,22 @@ class OnnxExtractor:
         self.padding = padding
         self.mean = mean
         self.std = std
+        self.max_pixels = max_pixels  # larger images are refused before decoding (``load_rgb``)
 
     def preprocess(self, chip: np.ndarray) -> np.ndarray:
         x = (chip.astype(np.float32) - self.mean) / self.std
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
     def extract(self, image: ImageInput) -> np.ndarray:
-        rgb = load_rgb(image)
+        rgb = load_rgb(image, self.max_pixels)
         face = self.aligner.detect(rgb)
         chip = self.aligner.chip(rgb, face, self.size, self.padding)
         (out,) = self._session.run(None, {self._input: self.preprocess(chip)})[:1]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
 
-def make_extractor(model: str | Path | None = None) -> Extractor:
-    """The dlib extractor by default, or an ONNX model given its path."""
+def make_extractor(model: str | Path | None = None, max_pixels: int | None = None) -> Extractor:
+    """The dlib extractor by default, or an ONNX model given its path; ``max_pixels`` as in ``load_rgb``."""
     if model is None or str(model) == "dlib":
-        return DlibExtractor()
-    return OnnxExtractor(model)
+        return DlibExtractor(max_pixels=max_pixels)
+    return OnnxExtractor(model, max_pixels=max_pixels)

@@ -27,7 +27,7 @@ from api.settings import ApiSettings
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     ctx = Context.create(settings)
-    ctx.decisions = DecisionBatcher(partial(decide, ctx))
+    ctx.decisions = DecisionBatcher(partial(decide, ctx), queue_max=settings.decision_queue_max)
     ctx.warm_up = warm_up
 
     @asynccontextmanager
@@ -46,7 +46,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    app.add_middleware(RequestMiddleware, metrics=ctx.metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=ctx.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.include_router(ops.router)
     for module in (applications, faces, accounts, rings, jobs):
         app.include_router(module.router)

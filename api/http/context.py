@@ -24,7 +24,14 @@ from api.http.jobs import JobRunner
 from api.http.metrics import Metrics
 from api.http.scorer import ScorerCache
 from api.settings import ApiSettings
-from embeddings.extract import Extractor, NoFaceFound, UnreadableImage, make_extractor
+from embeddings.extract import (
+    Extractor,
+    ImageTooLarge,
+    NoFaceFound,
+    UnreadableImage,
+    load_rgb,
+    make_extractor,
+)
 from embeddings.index import FaceIndex
 from graph.contract.pseudonymise import Pseudonymiser, load_key
 from graph.ingest.load import ThresholdMissing, new_face_index, open_face_index, same_face_threshold
@@ -139,21 +146,35 @@ class Context:
         return self._threshold
 
     def embed_image(self, data: bytes) -> np.ndarray:
-        """Embed an uploaded selfie with the built-in extractor (loaded on first use; one image at a time,
-        since the detector is not safe to share between threads)."""
+        """Embed an uploaded selfie with the configured extractor (loaded on first use). One image at a time,
+        decoding included: the detector is not safe to share between threads, and one decoded image at a
+        time bounds memory. An image declaring more than ``max_image_pixels`` is refused from its header."""
+        limit = self.settings.max_image_pixels
         with self._extract_lock:
             try:
-                if self._extractor is None:
-                    self._extractor = make_extractor()
-                return np.asarray(self._extractor.extract(data), dtype=np.float32)
-            except NoFaceFound as exc:
-                raise ApiError(422, "no_face", "no face found in the image") from exc
+                rgb = load_rgb(data, max_pixels=limit)
+            except ImageTooLarge as exc:
+                raise ApiError(
+                    422,
+                    "image_too_large",
+                    f"the image has more than {limit} pixels (RINGWATCH_MAX_IMAGE_PIXELS)",
+                ) from exc
             except UnreadableImage as exc:
                 raise ApiError(422, "unreadable_image", "the upload is not a readable image") from exc
+            try:
+                if self._extractor is None:
+                    self._extractor = make_extractor(self.settings.face_model, max_pixels=limit)
             except ImportError as exc:
                 raise ApiError(
                     503, "extractor_unavailable", "install ringwatch[faces] for image search"
                 ) from exc
+            except (OSError, ValueError) as exc:  # RINGWATCH_FACE_MODEL names a missing or unusable model
+                log.error("face extractor unavailable", extra={"error_type": type(exc).__name__})
+                raise ApiError(503, "extractor_unavailable", "the face extractor cannot be loaded") from exc
+            try:
+                return np.asarray(self._extractor.extract(rgb), dtype=np.float32)
+            except NoFaceFound as exc:
+                raise ApiError(422, "no_face", "no face found in the image") from exc
 
     def pseudonymiser(self) -> Pseudonymiser:
         if self._pseudonymiser is None:

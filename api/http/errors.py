@@ -74,6 +74,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # a body FastAPI or the form parser could not read: a bad request body,
+            # answered as broken JSON is (422), the status every route documents for it
+            return envelope(422, "invalid_request", "the request body cannot be parsed")
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return envelope(exc.status_code, code, message, getattr(exc, "headers", None))

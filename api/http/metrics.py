@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from api.http.batcher import SHED_REASONS
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SCORER_GAUGES = {
     "cache_accounts": "Accounts in the real-time scorer's graph when it was built",
@@ -55,6 +57,15 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),
             registry=self.registry,
         )
+        self.shed = Counter(
+            "ringwatch_decisions_shed_total",
+            "Decision requests answered 503 for overload: queue_full (refused on arrival), deadline (never "
+            "started, nothing written), overrun (started, not finished by the deadline; the pass still writes)",
+            ("reason",),
+            registry=self.registry,
+        )
+        for reason in SHED_REASONS:
+            self.shed.labels(reason)  # present at 0 from the start, so rates can be taken
         self.face_searches = Counter(
             "ringwatch_face_searches_total", "1:N face searches", registry=self.registry
         )

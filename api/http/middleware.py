@@ -19,22 +19,32 @@ from api.http.metrics import Metrics
 
 log = logging.getLogger("ringwatch.api.access")
 
+# room for a multipart form's boundaries, headers and small fields beside its one file
+FORM_OVERHEAD_BYTES = 64 * 1024
+
 
 def _error_body(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int):
+    """``max_body_bytes`` bounds every body but a multipart upload's, which ``max_upload_bytes`` bounds (plus
+    the form's own bytes): a selfie is larger than any JSON body needs to be. The route then checks the file
+    itself against ``max_upload_bytes``."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, max_upload_bytes: int = 0):
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_form_bytes = max(max_body_bytes, max_upload_bytes + FORM_OVERHEAD_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        # where request deadlines count from (``request.state.received_at``)
+        scope.setdefault("state", {})["received_at"] = time.monotonic()
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         status = 500
         response_started = False
@@ -48,12 +58,13 @@ class RequestMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        limit = self.max_form_bytes if _is_multipart(scope) else self.max_body_bytes
         try:
             declared = _content_length(scope)
-            if declared is not None and declared > self.max_body_bytes:
-                await self._reply(send_wrapper, 413, "payload_too_large", self._too_large_message())
+            if declared is not None and declared > limit:
+                await self._reply(send_wrapper, 413, "payload_too_large", _too_large_message(limit))
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, limit), send_wrapper)
         except Exception as exc:  # the guard: nothing escapes as a stack trace
             log.error(
                 "unhandled error",
@@ -77,10 +88,8 @@ class RequestMiddleware:
                 },
             )
 
-    def _too_large_message(self) -> str:
-        return f"request body exceeds {self.max_body_bytes} bytes"
-
-    def _limited(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
         received = 0
 
         async def wrapped() -> Message:
@@ -88,9 +97,9 @@ class RequestMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     # FastAPI re-raises HTTPException from body reading; our handler renders the envelope
-                    raise HTTPException(413, self._too_large_message())
+                    raise HTTPException(413, _too_large_message(limit))
             return message
 
         return wrapped
@@ -101,6 +110,17 @@ class RequestMiddleware:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _too_large_message(limit: int) -> str:
+    return f"request body exceeds {limit} bytes"
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"multipart/form-data"
+    return False
 
 
 def _route(scope: Scope) -> str:

@@ -25,6 +25,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. ``details`` of a 422, ``checks`` of /readyz
+
+    code: str = Field(description="stable, machine-readable")
+    message: str = Field(description="for people; never echoes the request")
+
+
+class ErrorOut(BaseModel):
+    """The envelope of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
+
+
 class Application(Strict):
     """One onboarding application. PII fields are normalised and pseudonymised before they are stored."""
 

@@ -84,7 +84,8 @@ def _embedding_column(col: pa.ChunkedArray) -> list:
     if not pa.types.is_list(arr.type) and not pa.types.is_large_list(arr.type):
         return col.to_pylist()
     offsets = arr.offsets.to_numpy()
-    values = arr.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # beyond float32: infinity, which validation rejects
+        values = arr.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     lengths = np.diff(offsets)
     valid = arr.is_valid().to_numpy(zero_copy_only=False)
     out: list = [None] * len(arr)
@@ -110,7 +111,7 @@ def _iter_parquet(path: Path, chunk_rows: int | None):
             yield frame, []
         if first == 1 and chunk_rows is not None:
             yield _parquet_frame(pf.schema_arrow.empty_table(), 1), []
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise UnreadableFile(f"{path.name}: not a readable Parquet file ({exc})") from exc
 
 
@@ -153,8 +154,12 @@ def _iter_csv(path: Path, chunk_rows: int | None):
 
 
 def _jsonl_frame(records: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame({ROW: []})
-    return frame.astype(object).where(frame.notna(), None)
+    """Object columns built directly: pandas' string inference would hand text to Arrow, which fails on a lone
+    surrogate (JSON can spell one, ``"\\ud800"``) before validation could reject its row."""
+    if not records:
+        return pd.DataFrame({ROW: []})
+    keys = dict.fromkeys(k for r in records for k in r)
+    return object_frame({k: object_array([r.get(k) for r in records]) for k in keys})
 
 
 def _iter_jsonl(path: Path, chunk_rows: int | None):
@@ -170,7 +175,7 @@ def _iter_jsonl(path: Path, chunk_rows: int | None):
                 # NaN/Infinity stay visible as strings so validation rejects them instead of
                 # reading them as missing
                 rec = json.loads(line, parse_constant=str)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 bad.append((row, "", "line is not valid JSON"))
                 continue
             if not isinstance(rec, dict):

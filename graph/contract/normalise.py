@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 
 import phonenumbers
 
@@ -116,6 +116,31 @@ def date_of_birth(value: str, today: date | None = None) -> date:
     if d.year < 1900 or d > (today or date.today()):
         raise ValueError("date of birth out of range")
     return d
+
+
+# created_at, once converted to UTC, must fall in the years a datetime holds (0001 to 9999): an offset can
+# push a timestamp written in range out of it (0001-01-01T00:00:00+14:00 is in year 0 in UTC)
+TIMESTAMP_OUT_OF_RANGE = "created_at is out of range once converted to UTC (years 0001 to 9999)"
+
+
+def utc_timestamp(value: str) -> datetime:
+    """An ISO-8601 timestamp as an aware UTC datetime; without an offset it is taken as UTC."""
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("created_at is not an ISO-8601 timestamp") from exc
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(TIMESTAMP_OUT_OF_RANGE) from exc
+
+
+def iso_utc(ts: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` for a UTC datetime, the year always in four digits (``strftime("%Y")``
+    drops the zeros of years before 1000 on glibc, pandas keeps them)."""
+    return ts.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def token(value: str) -> str:

@@ -20,9 +20,11 @@ from graph.contract.validate import (
     MAX_ID_LEN,
     REJECT_COLUMNS,
     Validated,
-    _as_embedding,
     _as_float01,
     _as_label,
+    _encodable,
+    as_embedding,
+    unit_rows,
     validate,
     write_rejects,
 )
@@ -194,6 +196,8 @@ def _one(rec: dict, settings: Settings, p: Pseudonymiser) -> tuple[dict, np.ndar
     extra = set(settings.extra_columns)
     if any(k not in KNOWN_COLUMNS and k not in extra for k in rec) or _present(rec.get("selfie_path")):
         raise _Fallback
+    if any(isinstance(x, str) and not x.isascii() and not _encodable(x) for x in rec.values()):
+        raise _Fallback  # a lone surrogate: ``validate`` rejects it
     v = {k: _present(rec.get(k), k in OPTIONAL_FLOAT01 or k == "label") for k in KNOWN_COLUMNS}
     if any(v[k] is None for k in REQUIRED):
         raise _Fallback
@@ -204,9 +208,7 @@ def _one(rec: dict, settings: Settings, p: Pseudonymiser) -> tuple[dict, np.ndar
         ts = str(v["created_at"])
         if not _ISO_TS.match(ts):
             raise _Fallback
-        created = datetime.fromisoformat(ts)
-        created = created.replace(tzinfo=UTC) if created.tzinfo is None else created
-        created = created.astimezone(UTC)
+        created = normalise.utc_timestamp(ts)  # out of range in UTC: ``validate`` words the reject
         dob = normalise.date_of_birth(str(v["date_of_birth"]))
         name = normalise.name(str(v["full_name"]))
         canon = {
@@ -221,13 +223,13 @@ def _one(rec: dict, settings: Settings, p: Pseudonymiser) -> tuple[dict, np.ndar
         )
         scores = {c: np.nan if v[c] is None else _as_float01(str(v[c])) for c in OPTIONAL_FLOAT01}
         label = np.nan if v["label"] is None else _as_label(str(v["label"]))
-        face = None if v["face_embedding"] is None else _as_embedding(v["face_embedding"], settings.face_dim)
+        face = None if v["face_embedding"] is None else as_embedding(v["face_embedding"], settings.face_dim)
     except ValueError as exc:
         raise _Fallback from exc
     row = {
         "application_id": app_id,
         "created_at": (created - _EPOCH) // timedelta(milliseconds=1),
-        "created_at_iso": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "created_at_iso": normalise.iso_utc(created),
         "birth_year": dob.year,
         **{
             s.column: None if signals[s.column] is None else p.pseudonym(s.column, signals[s.column])
@@ -275,8 +277,7 @@ def prepare_rows(
     with_face = [k for k, (_, face) in enumerate(prepared) if face is not None]
     faces = np.zeros((0, settings.face_dim), dtype=np.float32)
     if with_face:
-        faces = np.stack([prepared[k][1] for k in with_face]).astype(np.float32, copy=False)
-        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+        faces = unit_rows(np.stack([prepared[k][1] for k in with_face]).astype(np.float32, copy=False))
     rows = [row for row, _ in prepared]
     digests = [""] * len(rows)
     for j, k in enumerate(with_face):

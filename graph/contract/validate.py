@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 
 REJECT_COLUMNS = ["row", "application_id", "column", "reason"]
 MAX_ID_LEN = 128
+# The L2 norms between which normalising in float32 (``unit_rows``) gives a unit vector. Above sqrt(float32
+# max) = 1.84e19 the sum of squares overflows (the vector comes out as zeros). Below about 1e-18 the squares
+# are subnormal floats, whose rounding (up to dim x 7e-46 on the sum) is no longer small against the sum;
+# further down they round to zero (0 / 0: NaN). Real embeddings lie many orders of magnitude inside both.
+MAX_FACE_NORM = 1.8e19
+MIN_FACE_NORM = 1e-18
+LONE_SURROGATE = "not valid Unicode text (contains a lone UTF-16 surrogate)"
+# digits past microseconds: pandas would parse the whole column in nanoseconds, whose range (1677-2262) is
+# narrower than the contract's (years 0001 to 9999); the stored values keep microseconds at most anyway
+_SUB_MICROSECONDS = re.compile(r"(\.\d{6})\d+")
 
 
 @dataclass
@@ -87,7 +98,7 @@ def _as_float01(v: object) -> float:
         raise ValueError("must be a number between 0 and 1")
     try:
         f = float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError("must be a number between 0 and 1") from exc
     if math.isnan(f):
         raise ValueError("value is NaN")
@@ -105,18 +116,22 @@ def _as_label(v: object) -> float:
     raise ValueError("label must be 0 or 1")
 
 
-def _as_embedding(v: object, dim: int) -> np.ndarray:
+def as_embedding(v: object, dim: int) -> np.ndarray:
+    """A face embedding as a float32 vector that ``unit_rows`` can normalise, or ``ValueError`` with the
+    reason. The one check for every way a vector comes in: file rows and API applications (``validate`` and
+    ``prepare_rows``), and the face search route's query vector."""
     if isinstance(v, str):
         try:
             v = json.loads(v, parse_constant=str)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ValueError("face_embedding is not a JSON array") from exc
     if isinstance(v, np.ndarray):
         arr = v
     elif isinstance(v, list | tuple):
         try:
-            arr = np.asarray(v, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
+            with np.errstate(over="ignore"):  # beyond float32: infinity, rejected below
+                arr = np.asarray(v, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError("face_embedding must be a list of numbers") from exc
     else:
         raise ValueError("face_embedding must be a list of numbers")
@@ -124,11 +139,62 @@ def _as_embedding(v: object, dim: int) -> np.ndarray:
         raise ValueError("face_embedding must be a flat list")
     if arr.shape[0] != dim:
         raise ValueError(f"face_embedding has dimension {arr.shape[0]}, expected {dim}")
-    if not np.isfinite(arr).all():
-        raise ValueError("face_embedding contains NaN or infinity")
-    if not np.any(arr):
-        raise ValueError("face_embedding is all zeros")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError("face_embedding must be a list of numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = arr.astype(np.float32, copy=False)  # a float64 beyond float32's range becomes infinity here
+        squares = float(np.dot(arr, arr))  # NaN or infinity for non-finite values, and on overflow
+    if not MIN_FACE_NORM**2 <= squares <= MAX_FACE_NORM**2:  # one comparison on the common path
+        if not np.isfinite(arr).all():
+            raise ValueError("face_embedding contains NaN or infinity (or a value beyond float32's range)")
+        if not np.any(arr):
+            raise ValueError("face_embedding is all zeros")
+        if squares > MAX_FACE_NORM**2:
+            raise ValueError("face_embedding is too large to normalise: its L2 norm overflows float32")
+        raise ValueError(
+            f"face_embedding is too small to normalise: its L2 norm is below {MIN_FACE_NORM:g}, where "
+            "float32 loses it"
+        )
     return arr
+
+
+def unit_rows(faces: np.ndarray) -> np.ndarray:
+    """L2-normalise float32 rows (each passed ``as_embedding``) in place, the same arithmetic on every path,
+    so content hashes of the same face agree whichever path prepared it."""
+    faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+    return faces
+
+
+def _lone_surrogates(raw: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Text that cannot be encoded as UTF-8 (a lone surrogate, as JSON's ``"\\ud800"`` gives): its positions
+    and columns, and the frame with those values made encodable (their rows are rejected; the placeholder
+    only keeps later steps, and the rejects file, from failing on them)."""
+    found: list[tuple[int, str]] = []
+    fixed = raw
+    for name in columns:
+        values = raw[name].to_numpy(dtype=object)
+        try:
+            "".join(v for v in values if isinstance(v, str)).encode("utf-8")
+            continue  # the common case: one encode per column
+        except UnicodeEncodeError:
+            pass
+        clean = values.copy()
+        for i, v in enumerate(values):
+            if isinstance(v, str) and not _encodable(v):
+                found.append((i, name))
+                clean[i] = v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        if fixed is raw:
+            fixed = raw.copy()
+        fixed[name] = pd.Series(clean, index=raw.index, dtype=object)
+    return fixed, found
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate(
@@ -142,9 +208,14 @@ def validate(
     bad = np.zeros(n, dtype=bool)
 
     extra = set(settings.extra_columns)
-    ignored = sorted(c for c in raw.columns if c not in KNOWN_COLUMNS and c != ROW and c not in extra)
+    ignored = sorted(
+        str(c).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        for c in raw.columns
+        if c not in KNOWN_COLUMNS and c != ROW and c not in extra
+    )
     if ignored:
         log.warning("ignoring undeclared columns: %s", ", ".join(ignored))
+    raw, bad_text = _lone_surrogates(raw, [c for c in raw.columns if c in KNOWN_COLUMNS or c in extra])
 
     def reject(mask: np.ndarray, column: str, reasons: np.ndarray | str) -> None:
         for i in np.flatnonzero(mask):
@@ -171,6 +242,10 @@ def validate(
             values[blank] = None
         return values
 
+    for i, name in bad_text:
+        errors.add(rows[i], name, LONE_SURROGATE)
+        bad[i] = True
+
     out: dict[str, np.ndarray] = {}
     for name in REQUIRED:
         values = col(name)
@@ -188,10 +263,17 @@ def validate(
     reject(dup, "application_id", "duplicate application_id in this input (the first one is kept)")
     out["application_id"] = app_ids
 
-    created_raw = pd.Series([None if v is None else str(v) for v in col("created_at")], dtype=object)
+    present_created = np.array([v is not None for v in col("created_at")], dtype=bool)
+    created_raw = pd.Series(
+        [None if v is None else _SUB_MICROSECONDS.sub(r"\1", str(v)) for v in col("created_at")], dtype=object
+    )
     created = pd.to_datetime(created_raw, utc=True, format="ISO8601", errors="coerce")
-    unparsed = created.isna().to_numpy() & np.array([v is not None for v in col("created_at")])
+    unparsed = created.isna().to_numpy() & present_created
     reject(unparsed, "created_at", "created_at is not an ISO-8601 timestamp")
+    year = created.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
+    out_of_range = (year < 1) | (year > 9999)  # NaN (missing or unparsed) compares False
+    reject(out_of_range, "created_at", normalise.TIMESTAMP_OUT_OF_RANGE)
+    created = created.mask(out_of_range)
     epoch = pd.Timestamp(0, tz="UTC")
     out["created_at"] = created.fillna(epoch).dt.as_unit("ms").astype("int64").to_numpy()
     out["created_at_iso"] = created.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").to_numpy(dtype=object)
@@ -252,7 +334,7 @@ def validate(
         if v is None:
             continue
         try:
-            vectors.append(_as_embedding(v, settings.face_dim))
+            vectors.append(as_embedding(v, settings.face_dim))
         except ValueError as exc:
             errors.add(rows[i], "face_embedding", str(exc))
             bad[i] = True
@@ -267,8 +349,7 @@ def validate(
     positions = np.cumsum(keep) - 1
     keep_emb = [k for k, i in enumerate(emb_rows) if keep[i]]
     if keep_emb:
-        faces = np.stack([vectors[k] for k in keep_emb]).astype(np.float32, copy=False)
-        faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+        faces = unit_rows(np.stack([vectors[k] for k in keep_emb]).astype(np.float32, copy=False))
         face_rows = positions[[emb_rows[k] for k in keep_emb]].astype(np.int64)
     else:
         faces = np.zeros((0, settings.face_dim), dtype=np.float32)

@@ -1,7 +1,9 @@
 """A real ``ringwatch serve`` (uvicorn) on a free port, against the session's embedded ArcadeDB.
 
 Keys for every role are made the way operators make them (random key, SHA-256 entry in RINGWATCH_API_KEYS).
-Small limits (batch, body) keep the limit tests fast.
+Small limits (batch, body, upload) keep the limit tests fast. The decision deadline is long here: the shared
+server is not the one that tests admission control (tests/api/http/test_admission.py starts its own), and on
+a busy test machine a pass can take longer than the production default.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 FACE_DIM = 512
 MAX_BATCH = 5
 MAX_BODY = 200_000
+MAX_UPLOAD = 300_000
+DECISION_DEADLINE_MS = 60_000
 START_TIMEOUT_S = 90
 PSEUDONYM_KEY = "test-pseudonym-key-0123456789abcdef"
 THRESHOLD = (
@@ -72,6 +76,8 @@ def server_env(settings: ApiSettings, keys: dict[str, str], **extra: str) -> dic
         RINGWATCH_SAME_FACE_THRESHOLD=str(THRESHOLD),
         RINGWATCH_MAX_BATCH=str(MAX_BATCH),
         RINGWATCH_MAX_BODY_BYTES=str(MAX_BODY),
+        RINGWATCH_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
+        RINGWATCH_DECISION_DEADLINE_MS=str(DECISION_DEADLINE_MS),
         RINGWATCH_API_KEYS=json.dumps([f"{role}:{hash_key(key)}" for role, key in keys.items()]),
         RINGWATCH_LOG_LEVEL="INFO",
     )

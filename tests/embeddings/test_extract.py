@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from embeddings.extract import DlibExtractor, Extractor, NoFaceFound, OnnxExtractor, UnreadableImage, load_rgb
+from embeddings.extract import (
+    DlibExtractor,
+    Extractor,
+    ImageTooLarge,
+    NoFaceFound,
+    OnnxExtractor,
+    UnreadableImage,
+    load_rgb,
+)
 
 SHARED = Path(
     os.environ.get("RINGWATCH_SHARED_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
@@ -87,6 +97,39 @@ def test_unreadable_images(dlib_extractor: DlibExtractor, tmp_path: Path):
         dlib_extractor.extract(grey_png()[:40])  # truncated bytes
     with pytest.raises(UnreadableImage, match="RGB uint8"):
         dlib_extractor.extract(np.zeros((10, 10), dtype=np.float32))
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG declaring ``width`` x ``height`` with the start of one row of pixels and no end: decoding it
+    fails as truncated, so a refusal that names the size shows the limit fired on the header alone."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    start = zlib.compressobj().compress(bytes(64))  # no flush: the stream stops mid-row
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", start)
+
+
+def test_pixel_limit_is_checked_before_decoding(dlib_extractor: DlibExtractor, tmp_path: Path):
+    """A decompression bomb (a small file declaring a huge image) is refused from its header, by the caller's
+    limit or by Pillow's own guard, as ImageTooLarge (an UnreadableImage, so callers that handle those
+    handle it) rather than Pillow's DecompressionBombError."""
+    with pytest.raises(ImageTooLarge, match="100 x 100"):
+        load_rgb(png_header(100, 100), max_pixels=9_999)
+    with pytest.raises(ImageTooLarge):  # over twice Pillow's MAX_IMAGE_PIXELS: Pillow refuses in open()
+        load_rgb(png_header(20_000, 20_000))
+    path = tmp_path / "grey.png"
+    path.write_bytes(grey_png())  # 250 x 250
+    with pytest.raises(ImageTooLarge):
+        load_rgb(path, max_pixels=250 * 250 - 1)
+    assert load_rgb(path, max_pixels=250 * 250).shape == (250, 250, 3)
+    with pytest.raises(ImageTooLarge):
+        load_rgb(np.zeros((250, 250, 3), dtype=np.uint8), max_pixels=100)
+    with pytest.raises(UnreadableImage, match="cannot read"):  # within the limit: decoded, and truncated
+        load_rgb(png_header(100, 100), max_pixels=10_000)
+    with pytest.raises(ImageTooLarge):
+        DlibExtractor(aligner=dlib_extractor.aligner, max_pixels=1000).extract(path)
 
 
 def tiny_arcface(path: Path, size: int = 32, dim: int = 8, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from api.http.auth import Principal, Role, require
 from api.http.context import Context
 from api.http.errors import ApiError
-from api.http.routes.deps import V1, get_ctx
+from api.http.routes.deps import AUTH, V1, errors, get_ctx
 from graph.store import queries
 
 router = APIRouter(prefix=V1, tags=["investigation"])
@@ -19,7 +19,7 @@ AccountId = Path(min_length=1, max_length=128)
     "/accounts/{account_id}",
     response_model=queries.AccountProfile,
     summary="An account: risk, ring, its signals with how many others share each, its face links",
-    responses={404: {"description": "no such account"}},
+    responses=errors(*AUTH, 404, 422, 503, e404="no such account"),
 )
 def get_account(
     account_id: str = AccountId,
@@ -37,7 +37,7 @@ def get_account(
     "/accounts/{account_id}/neighbourhood",
     response_model=queries.Neighbourhood,
     summary="The account's k-hop neighbourhood as nodes and edges; hubs shown but not expanded",
-    responses={404: {"description": "no such account"}},
+    responses=errors(*AUTH, 404, 422, 503, e404="no such account"),
 )
 def get_neighbourhood(
     account_id: str = AccountId,

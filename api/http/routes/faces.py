@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from api.http.auth import Principal, Role, require
 from api.http.context import Context
 from api.http.errors import ApiError
-from api.http.routes.deps import V1, get_ctx
+from api.http.routes.deps import AUTH, V1, errors, get_ctx
 from api.http.schemas import FaceMatch, FaceSearchIn, FaceSearchOut
+from graph.contract.validate import as_embedding
 
 router = APIRouter(prefix=V1, tags=["faces"])
 
@@ -46,7 +47,16 @@ _OPENAPI_BODY = {
     response_model=FaceSearchOut,
     summary="Top-k applications with the most similar face (embedding or uploaded image)",
     openapi_extra=_OPENAPI_BODY,
-    responses={413: {"description": "body too large"}, 422: {"description": "invalid body or no face found"}},
+    responses=errors(
+        *AUTH,
+        413,
+        415,
+        422,
+        503,
+        e413="body or image upload too large (RINGWATCH_MAX_BODY_BYTES, RINGWATCH_MAX_UPLOAD_BYTES)",
+        e422="invalid body or embedding, unreadable image, too many pixels, or no face found",
+        e503="face index, threshold or extractor not available",
+    ),
 )
 async def search_faces(
     request: Request,
@@ -58,17 +68,17 @@ async def search_faces(
         vector, k = await _from_image(request, ctx)
     elif content_type in ("application/json", ""):
         query = _parse_json(await request.body())
-        vector, k = np.asarray(query.embedding, dtype=np.float32), query.k
+        vector, k = query.embedding, query.k
     else:
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
     index = ctx.index()
-    if vector.shape[0] != index.dim:
-        raise ApiError(
-            422, "invalid_request", f"embedding has dimension {vector.shape[0]}, expected {index.dim}"
-        )
+    try:  # the applications' own check: finite, the index's dimension, and a float32 norm to divide by
+        vector = as_embedding(vector, index.dim)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"embedding: {exc}") from exc
     try:
         hits = await run_in_threadpool(index.search, vector, k)
-    except ValueError as exc:  # NaN, infinity or all-zero vectors
+    except ValueError as exc:  # anything else the index refuses
         raise ApiError(422, "invalid_request", str(exc)) from exc
     ctx.metrics.face_searches.inc()
     ctx.audit.record(principal, "faces.search", "faces", k=k)
@@ -106,6 +116,11 @@ async def _from_image(request: Request, ctx: Context) -> tuple[np.ndarray, int]:
         raise ApiError(422, "invalid_request", "k: must be an integer") from exc
     if not 1 <= k <= 100:
         raise ApiError(422, "invalid_request", "k: must be between 1 and 100")
-    data = await upload.read()
+    limit = ctx.settings.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(
+            413, "upload_too_large", f"the image exceeds {limit} bytes (RINGWATCH_MAX_UPLOAD_BYTES)"
+        )
     vector = await run_in_threadpool(ctx.embed_image, data)
     return vector, k

@@ -8,7 +8,7 @@ from api.http.auth import Principal, Role, require
 from api.http.context import Context
 from api.http.errors import ApiError
 from api.http.jobs import Job, JobBusy
-from api.http.routes.deps import V1, get_ctx
+from api.http.routes.deps import AUTH, V1, errors, get_ctx
 from api.http.schemas import JobOut
 
 router = APIRouter(prefix=V1, tags=["jobs"])
@@ -23,7 +23,7 @@ def _out(job: Job) -> JobOut:
     response_model=JobOut,
     status_code=202,
     summary="Start batch scoring in the background (409 while one runs)",
-    responses={409: {"description": "a job is already running"}},
+    responses=errors(*AUTH, 409, 503, e409="a job is already running"),
 )
 def start_scoring(
     principal: Principal = Depends(require(Role.admin)), ctx: Context = Depends(get_ctx)
@@ -36,7 +36,12 @@ def start_scoring(
     return _out(job)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status and result")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job's status and result",
+    responses=errors(*AUTH, 404, 422, e404="no such job"),
+)
 def get_job(
     job_id: str = Path(max_length=64),
     principal: Principal = Depends(require(Role.admin)),

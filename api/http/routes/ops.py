@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.http.context import Context
 from api.http.errors import RETRY_AFTER_S, envelope
-from api.http.routes.deps import get_ctx
+from api.http.routes.deps import errors, get_ctx
 
 router = APIRouter(tags=["operations"])
 
@@ -35,7 +35,7 @@ def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     summary="The store answers, the face index is loaded, and the model (if one is trained) is loaded",
-    responses={503: {"description": "not ready"}},
+    responses=errors(503, e503="not ready: the checks say which part is down"),
 )
 async def readyz(ctx: Context = Depends(get_ctx)):
     checks = await run_in_threadpool(ctx.ready)

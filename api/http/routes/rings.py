@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from api.http.auth import Principal, Role, require
 from api.http.context import Context
 from api.http.errors import ApiError
-from api.http.routes.deps import V1, get_ctx
+from api.http.routes.deps import AUTH, V1, errors, get_ctx
 from api.http.schemas import ReviewIn, ReviewOut, RingDetail, RingPage, RingSummary
 from graph.store import investigate, reviews
 
@@ -19,7 +19,10 @@ RingId = Path(min_length=1, max_length=128)
 
 
 @router.get(
-    "/rings", response_model=RingPage, summary="Rings, best first, filtered by score, size and status"
+    "/rings",
+    response_model=RingPage,
+    summary="Rings, best first, filtered by score, size and status",
+    responses=errors(*AUTH, 422, 503),
 )
 def list_rings(
     min_score: float | None = Query(None, ge=0, le=1),
@@ -41,7 +44,7 @@ def list_rings(
     "/rings/{ring_id}",
     response_model=RingDetail,
     summary="A ring: members, evidence, score history and reviews",
-    responses={404: {"description": "no such ring"}},
+    responses=errors(*AUTH, 404, 422, 503, e404="no such ring"),
 )
 def get_ring(
     ring_id: str = RingId,
@@ -61,7 +64,7 @@ def get_ring(
     response_model=ReviewOut,
     status_code=201,
     summary="Confirm or dismiss a ring, with a reason; becomes training labels for the next `ringwatch train`",
-    responses={404: {"description": "no such ring"}},
+    responses=errors(*AUTH, 404, 413, 422, 503, e404="no such ring"),
 )
 def review_ring(
     body: ReviewIn,

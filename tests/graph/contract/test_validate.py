@@ -235,3 +235,74 @@ def test_chunked_preparation_matches_whole_file(tmp_path, settings, suffix):
     np.testing.assert_array_equal(np.concatenate([c.faces for c in chunks]), whole.faces)
     v = validate_file(path, settings, chunk_rows=7)
     assert v.summary["accepted"] == len(whole.frame) and v.summary["rejected"] == len(expected) + 1
+
+
+# (column, mutation, words of the reason): values that used to crash ingest or reach the store unusable
+EXTREMES = [
+    ("face_embedding", lambda r: r.update(face_embedding=[1e30] * DIM), "overflows"),
+    ("face_embedding", lambda r: r.update(face_embedding=[1e-45] * DIM), "too small"),
+    ("face_embedding", lambda r: r.update(face_embedding=[1e39] * DIM), "float32"),
+    ("created_at", lambda r: r.update(created_at="0001-01-01T00:00:00+14:00"), "out of range"),
+    ("created_at", lambda r: r.update(created_at="9999-12-31T23:59:59-12:00"), "out of range"),
+    ("application_id", lambda r: r.update(application_id="\ud800"), "surrogate"),
+    ("national_id", lambda r: r.update(national_id="x\udfffy"), "surrogate"),
+]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_extreme_values_are_rejected_with_row_and_reason(tmp_path, settings, suffix):
+    """Each row is rejected with its number, column and reason (not a crash, not a NaN face or a year-0
+    timestamp in the store); the good rows go in. CSV and Parquet cannot hold a lone surrogate (they are
+    UTF-8), so those rows are JSON Lines only."""
+    cases = [c for c in EXTREMES if suffix == ".jsonl" or c[0] not in ("application_id", "national_id")]
+    rows = valid_rows(5 + len(cases))
+    for k, (_, mutate, _) in enumerate(cases):
+        mutate(rows[5 + k])
+    batch = prepare_file(write_rows(rows, tmp_path / f"apps{suffix}"), settings)
+    assert batch.summary["accepted"] == 5 and batch.summary["rejected"] == len(cases)
+    for k, (column, _, words) in enumerate(cases):
+        (reason,) = batch.rejects.loc[batch.rejects["row"] == 6 + k, "reason"]
+        assert batch.rejects.loc[batch.rejects["row"] == 6 + k, "column"].item() == column
+        assert words in reason, (column, reason)
+    assert np.isfinite(batch.faces).all() and len(batch.faces) == 5
+    written = pd.read_csv(rejects_path(tmp_path / f"apps{suffix}"))
+    assert sorted(written["row"]) == [6 + k for k in range(len(cases))]
+
+
+def test_extreme_values_are_rejected_alike_on_the_api_path(settings):
+    """The API's row-by-row preparation hands every one of them to the file path's rules, so the rejects
+    read the same (and a record cannot be accepted by one path and rejected by the other)."""
+    from graph.contract.prepare import prepare_records
+
+    p = Pseudonymiser(b"k" * 32)
+    for column, mutate, words in EXTREMES:
+        rows = valid_rows(2)
+        mutate(rows[1])
+        fast, full = prepare_records(rows, settings, p), prepare(records_frame(rows), settings, p)
+        assert fast.rejects.to_dict("records") == full.rejects.to_dict("records")
+        assert fast.rejects["column"].tolist() == [column] and words in fast.rejects["reason"].item()
+        assert fast.frame["content_hash"].tolist() == full.frame["content_hash"].tolist()
+
+
+def test_timestamps_at_the_ends_of_the_calendar_are_kept_exactly(settings):
+    """In range once in UTC, they are accepted by both paths with four-digit years, and sub-microsecond
+    digits do not push the whole column into nanoseconds (whose range is 1677 to 2262)."""
+    from graph.contract.prepare import prepare_records
+
+    rows = valid_rows(4)
+    rows[0]["created_at"] = "0001-01-01T00:00:00Z"
+    rows[1]["created_at"] = "9999-12-31T23:59:59.999999Z"
+    rows[2]["created_at"] = "0001-01-01T10:00:00+09:59"
+    rows[3]["created_at"] = "2026-03-01T12:00:00.123456789Z"
+    p = Pseudonymiser(b"k" * 32)
+    full = prepare(records_frame(rows), settings, p)
+    assert len(full.rejects) == 0
+    assert full.frame["created_at_iso"].tolist() == [
+        "0001-01-01T00:00:00.000000Z",
+        "9999-12-31T23:59:59.999999Z",
+        "0001-01-01T00:01:00.000000Z",
+        "2026-03-01T12:00:00.123456Z",
+    ]
+    fast = prepare_records(rows[:3], settings, p)
+    assert fast.frame["created_at_iso"].tolist() == full.frame["created_at_iso"].tolist()[:3]
+    assert fast.frame["created_at"].tolist() == full.frame["created_at"].tolist()[:3]

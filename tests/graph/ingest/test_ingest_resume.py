@@ -1,5 +1,6 @@
 """Resumability: a real child process running ``ingest_files`` is killed with SIGKILL part-way through, and a
-re-run must leave exactly the graph (and face index) of an uninterrupted run."""
+re-run must leave exactly the graph (and face index) of an uninterrupted run. On both servers (the store
+fixture's): the Neo4j run skips where RINGWATCH_NEO4J_URI is unset."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from embeddings.index import FaceIndex
 from graph.ingest.load import ingest_files
 from graph.settings import Settings
+from graph.store.bolt import GraphStore
 
 from ..ingest_helpers import KEY, THRESHOLD, applications, snapshot, write_parquet
 
@@ -26,11 +28,12 @@ import json, sys, time
 from graph.ingest.load import ingest_files
 from graph.settings import Settings
 from graph.store.bolt import GraphStore
+from graph.store.bolt import GraphStore
 from neo4j import GraphDatabase
 
 settings = Settings(**json.loads(sys.argv[1]))
-uri, user, password, database = json.loads(sys.argv[3])
-store = GraphStore(GraphDatabase.driver(uri, auth=(user, password)), database, "arcadedb")
+uri, user, password, database, dialect = json.loads(sys.argv[3])
+store = GraphStore(GraphDatabase.driver(uri, auth=(user, password)), database, dialect)
 for name in ("write", "write_batches"):
     real = getattr(store, name)
     def announced(*a, _real=real, **k):
@@ -59,21 +62,27 @@ def _child_settings(arcade: Settings, data_dir: Path) -> dict:
     }
 
 
-def _bolt(server: Settings) -> list:
-    """How the child reaches the session's server (its data dir is elsewhere, so no auto-discovery)."""
+def _bolt(store: GraphStore, arcade: Settings) -> list:
+    """How the child reaches the test's store (its data dir is elsewhere, so no auto-discovery): the
+    session's ArcadeDB, or the Neo4j that RINGWATCH_NEO4J_* configure (as the store fixture reads them)."""
+    if store.dialect == "neo4j":
+        neo4j = Settings()
+        user, password = neo4j.neo4j_user, neo4j.neo4j_password.get_secret_value()
+        return [neo4j.neo4j_uri, user, password, store.database, "neo4j"]
     return [
-        f"bolt://{server.arcadedb_host}:{server.arcadedb_bolt_port}",
-        server.arcadedb_user,
-        server.arcadedb_password.get_secret_value(),
-        server.arcadedb_database,
+        f"bolt://{arcade.arcadedb_host}:{arcade.arcadedb_bolt_port}",
+        arcade.arcadedb_user,
+        arcade.arcadedb_password.get_secret_value(),
+        arcade.arcadedb_database,
+        "arcadedb",
     ]
 
 
-def _kill_after(writes: int, settings: dict, path: Path, server: Settings) -> int:
+def _kill_after(writes: int, settings: dict, path: Path, bolt: list) -> int:
     """Run the child, SIGKILL it after ``writes`` committed writes; returns how many it had announced."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, json.dumps(settings), str(path), json.dumps(_bolt(server))],
+        [sys.executable, "-c", CHILD, json.dumps(settings), str(path), json.dumps(bolt)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -98,8 +107,6 @@ def _kill_after(writes: int, settings: dict, path: Path, server: Settings) -> in
 
 @pytest.mark.parametrize("writes", [2, 5, 9])
 def test_rerun_after_kill9_ends_with_the_uninterrupted_graph(clean_store, arcade_settings, tmp_path, writes):
-    if clean_store.dialect != "arcadedb":
-        pytest.skip("the kill -9 test drives the embedded server's child process settings")
     apps = applications(50, seed=5)
     # a repeated face in every segment, some across segments, so every kill point splits face links
     for i in range(3, len(apps), 4):
@@ -115,7 +122,7 @@ def test_rerun_after_kill9_ends_with_the_uninterrupted_graph(clean_store, arcade
 
     killed_dir = tmp_path / "killed"
     child = _child_settings(arcade_settings, killed_dir)
-    _kill_after(writes, child, path, arcade_settings)
+    _kill_after(writes, child, path, _bolt(clean_store, arcade_settings))
     partial = snapshot(clean_store)
     assert partial != reference, "the kill should have left a partial graph"
 
