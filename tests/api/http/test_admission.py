@@ -49,7 +49,8 @@ def _shed_counts(client: httpx.Client) -> dict[str, float]:
 
 @pytest.fixture
 def small_server(api_server, launch) -> str:
-    """A second server on the shared store and data, with a queue of two requests and a 300 ms deadline."""
+    """A second server on the shared store and data, with a small queue and a short deadline (QUEUE_MAX,
+    DEADLINE_MS)."""
     env = dict(
         api_server.env,
         RINGWATCH_DECISION_QUEUE_MAX=str(QUEUE_MAX),
