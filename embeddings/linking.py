@@ -21,8 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from embeddings.index import FaceIndex
-
-PAIR_COLUMNS = ["id_a", "id_b", "similarity"]
+from embeddings.pairs import face_pairs_frame
 
 
 def link_all_pairs(
@@ -34,7 +33,7 @@ def link_all_pairs(
     progress: bool = True,
     ef_search: int | None = None,
 ) -> pd.DataFrame:
-    """Candidate SAME_FACE pairs: ``id_a < id_b`` (string order), cosine ``similarity >= threshold``.
+    """Candidate SAME_FACE pairs (``embeddings.pairs``) with cosine ``similarity >= threshold``.
 
     ``nprobe`` (IVF) and ``ef_search`` (HNSW; defaults the index's) trade recall of pairs for time.
     ``k`` caps the links per face (a face seen 50 times links to its ``k`` closest captures, which is
@@ -50,19 +49,17 @@ def link_all_pairs(
         for keys, sims, nbrs in _search_blocks(index, batch_size, k, nprobe, ef_search):
             sims, nbrs = _top_k_above(sims, nbrs, keys, threshold, k)
             rows, cols = np.nonzero(nbrs >= 0)
-            a, b = keys[rows], nbrs[rows, cols]
-            found_a.append(np.minimum(a, b))
-            found_b.append(np.maximum(a, b))
+            found_a.append(keys[rows])
+            found_b.append(nbrs[rows, cols])
             found_s.append(sims[rows, cols])
             bar.update(len(keys))
         bar.close()
-        pairs = _dedupe(found_a, found_b, found_s)
-        id_a = index._lookup(pairs[0])
-        id_b = index._lookup(pairs[1])
-    swap = id_a > id_b
-    id_a[swap], id_b[swap] = id_b[swap], id_a[swap]
-    out = pd.DataFrame({"id_a": id_a, "id_b": id_b, "similarity": pairs[2].astype(np.float32)})
-    return out.sort_values(["similarity", "id_a"], ascending=[False, True], ignore_index=True)
+        if not found_a:
+            return face_pairs_frame((), (), ())
+        # a pair found from both ends is one pair: face_pairs_frame keeps its higher similarity
+        id_a = index._lookup(np.concatenate(found_a))
+        id_b = index._lookup(np.concatenate(found_b))
+    return face_pairs_frame(id_a, id_b, np.concatenate(found_s))
 
 
 def _search_blocks(
@@ -83,17 +80,3 @@ def _top_k_above(
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         sims, nbrs = np.take_along_axis(sims, top, 1), np.take_along_axis(nbrs, top, 1)
     return sims, np.where(np.isfinite(sims), nbrs, -1)
-
-
-def _dedupe(
-    a: list[np.ndarray], b: list[np.ndarray], s: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One row per unordered pair; a pair found from both ends keeps its higher similarity."""
-    if not a:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
-    ka, kb, ks = np.concatenate(a), np.concatenate(b), np.concatenate(s)
-    order = np.lexsort((-ks, kb, ka))
-    ka, kb, ks = ka[order], kb[order], ks[order]
-    first = np.ones(len(ka), dtype=bool)
-    first[1:] = (ka[1:] != ka[:-1]) | (kb[1:] != kb[:-1])
-    return ka[first], kb[first], ks[first]

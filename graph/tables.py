@@ -31,6 +31,10 @@ class GraphTables:
     """accounts: one row per account, row position = account index, columns ``ACCOUNT_COLUMNS``.
     links: ``account`` (int index), ``rel`` (relationship type from ``schema.SIGNALS``), ``signal`` (pseudonym).
     same_face: ``src``, ``dst`` (int indices, src < dst) and ``similarity`` (cosine).
+
+    ``same_face`` holds the SAME_FACE pairs of ``embeddings.pairs`` over account positions, not ids (hence
+    ``src``/``dst`` rather than ``a``/``b``): features, rings and the GNN index arrays with them. Pairs of ids
+    become these rows through ``account_positions`` then ``same_face_rows``.
     """
 
     accounts: pd.DataFrame
@@ -45,9 +49,26 @@ class GraphTables:
         return {a: i for i, a in enumerate(self.accounts["id"].tolist())}
 
 
+def account_positions(accounts: pd.DataFrame, ids) -> np.ndarray:
+    """Row positions of application ``ids`` among ``accounts``, -1 for an id that is not an account."""
+    return pd.Index(accounts["id"]).get_indexer(pd.Index(ids, dtype=object)).astype(np.int64)
+
+
+def same_face_rows(src, dst, similarity) -> pd.DataFrame:
+    """``GraphTables.same_face`` rows from the positions of both faces' accounts: a pair with an end that
+    is no account (-1) or on one account is dropped, each is ordered ``src < dst`` and kept once (the
+    first)."""
+    src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    s = np.asarray(similarity, dtype=np.float32)
+    ok = (src >= 0) & (dst >= 0) & (src != dst)
+    src, dst, s = src[ok], dst[ok], s[ok]
+    sf = pd.DataFrame({"src": np.minimum(src, dst), "dst": np.maximum(src, dst), "similarity": s})
+    return sf.drop_duplicates(["src", "dst"], ignore_index=True)
+
+
 def from_prepared(frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> GraphTables:
-    """Build tables from a prepared frame (``graph.contract.prepare``). ``same_face`` holds application ids in
-    ``src``/``dst`` and a ``similarity`` column."""
+    """Build tables from a prepared frame (``graph.contract.prepare``). ``same_face``: pairs of application
+    ids (``embeddings.pairs``)."""
     accounts = pd.DataFrame({c: frame[c] if c in frame else np.nan for c in ACCOUNT_COLUMNS})
     accounts["id"] = frame["application_id"].to_numpy()
     accounts = accounts.reset_index(drop=True)
@@ -67,27 +88,13 @@ def from_prepared(frame: pd.DataFrame, same_face: pd.DataFrame | None = None) ->
         else pd.DataFrame({"account": [], "rel": [], "signal": []})
     )
     if same_face is None or len(same_face) == 0:
-        sf = pd.DataFrame(
-            {
-                "src": np.array([], dtype=np.int64),
-                "dst": np.array([], dtype=np.int64),
-                "similarity": np.array([], dtype=np.float32),
-            }
-        )
+        sf = same_face_rows((), (), ())
     else:
-        pos = pd.Series(np.arange(len(accounts)), index=accounts["id"])
-        a = pos.reindex(same_face["src"]).to_numpy()
-        b = pos.reindex(same_face["dst"]).to_numpy()
-        ok = ~(np.isnan(a) | np.isnan(b))
-        a, b = a[ok].astype(np.int64), b[ok].astype(np.int64)
-        sf = pd.DataFrame(
-            {
-                "src": np.minimum(a, b),
-                "dst": np.maximum(a, b),
-                "similarity": same_face["similarity"].to_numpy()[ok].astype(np.float32),
-            }
+        sf = same_face_rows(
+            account_positions(accounts, same_face["a"]),
+            account_positions(accounts, same_face["b"]),
+            same_face["similarity"],
         )
-        sf = sf[sf.src != sf.dst].drop_duplicates(["src", "dst"]).reset_index(drop=True)
     return GraphTables(accounts=accounts, links=links, same_face=sf)
 
 
@@ -115,20 +122,10 @@ def append_prepared(
         [tables.links, add.links.assign(account=add.links["account"].to_numpy(np.int64) + n)],
         ignore_index=True,
     )
-    index = known | {str(r["application_id"]): n + k for k, r in enumerate(fresh)}
-    src, dst, sim = [], [], []
-    for a, b, s in pairs:
-        ia, ib = index.get(str(a)), index.get(str(b))
-        if ia is not None and ib is not None and ia != ib and max(ia, ib) >= n:  # old-old pairs are there
-            src.append(min(ia, ib))
-            dst.append(max(ia, ib))
-            sim.append(s)
-    sf = pd.DataFrame(
-        {
-            "src": np.array(src, dtype=np.int64),
-            "dst": np.array(dst, dtype=np.int64),
-            "similarity": np.array(sim, dtype=np.float32),
-        }
-    )
+    ia = account_positions(accounts, [str(p[0]) for p in pairs])
+    ib = account_positions(accounts, [str(p[1]) for p in pairs])
+    s = np.array([p[2] for p in pairs], dtype=np.float32)
+    touches = np.maximum(ia, ib) >= n  # old-old pairs are there
+    sf = same_face_rows(ia[touches], ib[touches], s[touches])
     same_face = pd.concat([tables.same_face, sf], ignore_index=True).drop_duplicates(["src", "dst"])
     return GraphTables(accounts=accounts, links=links, same_face=same_face.reset_index(drop=True))

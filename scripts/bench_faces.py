@@ -352,8 +352,8 @@ def bench_linking(index: FaceIndex, opt: dict, cal, pairs_true: set, exact_rows:
     t0 = time.perf_counter()
     pairs = link_all_pairs(index, threshold, k=args.link_k, batch_size=16_384, progress=False, **opt)
     link_s = time.perf_counter() - t0
-    a = np.array([int(v[4:]) for v in pairs.id_a], dtype=np.int64)
-    b = np.array([int(v[4:]) for v in pairs.id_b], dtype=np.int64)
+    a = np.array([int(v[4:]) for v in pairs.a], dtype=np.int64)
+    b = np.array([int(v[4:]) for v in pairs.b], dtype=np.int64)
     found = set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
     want = {(min(r, c), max(r, c)) for r, cols in exact_rows.items() for c in cols}
     out = {

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from embeddings.pairs import face_pairs_frame
 from graph.learn.baselines import GBTModel
 from graph.learn.calibration import Calibrator
 from graph.learn.gnn import GNNModel
@@ -62,7 +63,7 @@ def raw_tables(n: int, seed: int) -> GraphTables:
     face = face.sort_values("face_identity")
     same = face["face_identity"].to_numpy()[1:] == face["face_identity"].to_numpy()[:-1]
     ids = face["application_id"].to_numpy()
-    pairs = pd.DataFrame({"src": ids[:-1][same], "dst": ids[1:][same], "similarity": 0.7})
+    pairs = face_pairs_frame(ids[:-1][same], ids[1:][same], np.full(int(same.sum()), 0.7))
     tables = from_prepared(
         frame[
             [

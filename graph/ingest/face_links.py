@@ -18,6 +18,8 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from embeddings.pairs import face_pairs_frame
+
 # candidates this far below the threshold are re-scored too, so rounding in the product cannot lose a pair
 MARGIN = 0.001
 # queries x gallery rows per product (a 256 MiB fp32 block of similarities at most)
@@ -55,7 +57,7 @@ def new_face_pairs(
     k: int,
     resolve: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """SAME_FACE pairs (``a < b`` by id) of the new faces with each other and with the gallery.
+    """SAME_FACE pairs (``embeddings.pairs``) of the new faces with each other and with the gallery.
 
     ``vectors`` are the new faces (unit rows, float32). ``gallery`` yields ``(keys, unit vectors)`` blocks
     of the faces already indexed; ``resolve`` maps the keys of the matches to ids once the gallery is
@@ -64,7 +66,7 @@ def new_face_pairs(
     matches at or above ``threshold`` (the cap a top-``k`` search applies); a pair is kept when either of
     its faces keeps it.
     """
-    empty = pd.DataFrame({"a": [], "b": [], "similarity": []})
+    empty = face_pairs_frame((), (), ())
     n = len(ids)
     if not n:
         return empty
@@ -125,7 +127,4 @@ def new_face_pairs(
     start = np.r_[0, np.flatnonzero(np.diff(q)) + 1]
     rank = np.arange(len(q)) - np.repeat(start, np.diff(np.r_[start, len(q)]))
     ok = rank < k
-    a, b, s = new_ids[q[ok]], other[ok], s[ok]
-    lo_id, hi_id = np.where(a < b, a, b), np.where(a < b, b, a)
-    df = pd.DataFrame({"a": lo_id, "b": hi_id, "similarity": s})
-    return df.sort_values("similarity", ascending=False).drop_duplicates(["a", "b"]).reset_index(drop=True)
+    return face_pairs_frame(new_ids[q[ok]], other[ok], s[ok])

@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from embeddings.index import EXACT_MIN_QUERIES, FLAT, FaceIndex, normalise
+from embeddings.pairs import face_pairs_frame, face_pairs_list
 from graph import schema
 from graph.contract.io import ROW, records_frame
 from graph.contract.prepare import PreparedBatch, iter_prepare_file, prepare
@@ -518,32 +519,21 @@ def _gallery(index: FaceIndex) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 def face_pairs(
     index: FaceIndex, ids: list[str], vectors: np.ndarray | None, threshold: float, k: int
 ) -> pd.DataFrame:
-    """SAME_FACE pairs (``a < b`` by id, with ``similarity``) between new faces, already added to
-    ``index``, and the whole gallery."""
+    """SAME_FACE pairs (``embeddings.pairs``) between new faces, already added to ``index``, and the whole
+    gallery."""
     if vectors is None or not len(ids) or len(index) < 2:
-        return pd.DataFrame({"a": [], "b": [], "similarity": []})
-    a, b, s = _pair_arrays(index, ids, vectors, threshold, k)
-    df = pd.DataFrame({"a": a, "b": b, "similarity": s})
-    if len(df) < 2:  # most real-time searches: nothing to sort or deduplicate (pandas' sort is a fixed cost)
-        return df
-    return df.sort_values("similarity", ascending=False).drop_duplicates(["a", "b"]).reset_index(drop=True)
+        return face_pairs_frame((), (), ())
+    return face_pairs_frame(*_pair_arrays(index, ids, vectors, threshold, k))
 
 
 def face_pair_list(
     index: FaceIndex, ids: list[str], vectors: np.ndarray | None, threshold: float, k: int
 ) -> list[tuple[str, str, float]]:
-    """``face_pairs`` as ``(a, b, similarity)`` tuples, best first, for the handful of faces of a real-time
-    decision: building the DataFrame cost more than the search it holds."""
+    """``face_pairs`` as ``(a, b, similarity)`` tuples, in the same order, for the handful of faces of a
+    real-time decision."""
     if vectors is None or not len(ids) or len(index) < 2:
         return []
-    a, b, s = _pair_arrays(index, ids, vectors, threshold, k)
-    out, seen = [], set()
-    for j in np.argsort(-s, kind="stable"):
-        key = (a[j], b[j])
-        if key not in seen:
-            seen.add(key)
-            out.append((a[j], b[j], float(s[j])))
-    return out
+    return face_pairs_list(*_pair_arrays(index, ids, vectors, threshold, k))
 
 
 def _pair_arrays(
@@ -554,13 +544,13 @@ def _pair_arrays(
         # ids are mapped under the search's own lock, so a concurrent remove cannot leave a key without id
         sims, found = index.search_ids(vectors[lo : lo + SEARCH_CHUNK], k=min(k + 1, len(index)), bulk=True)
         me = np.array(ids[lo : lo + SEARCH_CHUNK], dtype=object)[:, None]
-        keep = (found != None) & (sims >= threshold) & (found != me)  # noqa: E711
+        # a face that finds itself goes with the self-pairs (embeddings.pairs)
+        keep = (found != None) & (sims >= threshold)  # noqa: E711
         rows, cols = np.nonzero(keep)
         a_parts.append(me[rows, 0])
         b_parts.append(found[rows, cols])
         s_parts.append(sims[rows, cols])
-    a, b, s = np.concatenate(a_parts), np.concatenate(b_parts), np.concatenate(s_parts)
-    return np.where(a < b, a, b), np.where(a < b, b, a), s.astype(np.float32)
+    return np.concatenate(a_parts), np.concatenate(b_parts), np.concatenate(s_parts)
 
 
 def _props(frame: pd.DataFrame, settings: Settings) -> list[dict]:

@@ -32,11 +32,10 @@ def calibrate_synthetic_faces(settings: Settings, gallery_size: int, seed: int =
 
 
 def face_pairs(faces: np.ndarray, ids: np.ndarray, threshold: float, k: int = 20) -> pd.DataFrame:
-    """SAME_FACE candidates: ``src``/``dst`` application ids and cosine ``similarity`` >= threshold.
+    """SAME_FACE pairs (``embeddings.pairs``) with cosine ``similarity`` >= threshold.
 
     The same exact linking as the store road (``graph.ingest.face_links``), with an empty gallery."""
-    pairs = new_face_pairs(list(ids), faces, (), threshold, k)
-    return pairs.rename(columns={"a": "src", "b": "dst"})
+    return new_face_pairs(list(ids), faces, (), threshold, k)
 
 
 def tables_from_batch(batch: PreparedBatch, settings: Settings) -> GraphTables:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from graph import schema
 from graph.store.bolt import GraphStore
-from graph.tables import ACCOUNT_COLUMNS, GraphTables
+from graph.tables import ACCOUNT_COLUMNS, GraphTables, account_positions, same_face_rows
 
 PAGE = 10_000
 RELS = tuple(s.rel for s in schema.SIGNALS)
@@ -102,7 +102,9 @@ def _tables(chunks: Iterator[list[tuple]], progress: bool) -> GraphTables:
         }
     )
     src = np.concatenate(face_src) if face_src else np.zeros(0, np.int64)
-    return GraphTables(acc_frame, links, _same_face(acc_frame, src, face_dst, face_sim))
+    return GraphTables(
+        acc_frame, links, same_face_rows(src, account_positions(acc_frame, face_dst), face_sim)
+    )
 
 
 def export_heterodata(store: GraphStore, page: int = PAGE, progress: bool = False) -> tuple:
@@ -141,15 +143,3 @@ def _account_frame(accounts: dict[str, list]) -> pd.DataFrame:
     for c in ("liveness_score", "document_authenticity_score", "label"):
         acc[c] = pd.to_numeric(pd.Series(accounts[c], dtype=object), errors="coerce").astype(float)
     return acc[list(ACCOUNT_COLUMNS)]
-
-
-def _same_face(acc: pd.DataFrame, src: np.ndarray, dst: list[str], sim: list[float]) -> pd.DataFrame:
-    pos = pd.Series(np.arange(len(acc)), index=acc["id"].to_numpy())
-    b = pos.reindex(dst).to_numpy()
-    a = np.asarray(src, dtype=np.float64)
-    ok = ~np.isnan(b) if len(b) else np.zeros(0, bool)
-    a, b = a[ok].astype(np.int64), b[ok].astype(np.int64)
-    s = np.asarray(sim, dtype=np.float32)[ok] if len(sim) else np.zeros(0, np.float32)
-    sf = pd.DataFrame({"src": np.minimum(a, b), "dst": np.maximum(a, b), "similarity": s})
-    sf = sf[sf.src != sf.dst].drop_duplicates(["src", "dst"]).reset_index(drop=True)
-    return sf.astype({"src": np.int64, "dst": np.int64, "similarity": np.float32})

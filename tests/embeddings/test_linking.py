@@ -33,11 +33,11 @@ def test_links_match_brute_force(kind: str):
     pairs = link_all_pairs(index, threshold=0.7, k=10, batch_size=500, nprobe=64, progress=False)
     want = brute_pairs(ids, x, 0.7)
     assert len(want) >= 150
-    got = set(zip(pairs.id_a, pairs.id_b, strict=True))
+    got = set(zip(pairs.a, pairs.b, strict=True))
     assert got == want
-    assert (pairs.id_a < pairs.id_b).all()
+    assert (pairs.a < pairs.b).all()
     assert pairs.similarity.is_monotonic_decreasing and (pairs.similarity >= 0.7).all()
-    assert not pairs.duplicated(["id_a", "id_b"]).any()
+    assert not pairs.duplicated(["a", "b"]).any()
 
 
 def test_k_caps_links_per_face():
@@ -48,7 +48,7 @@ def test_k_caps_links_per_face():
     pairs = link_all_pairs(index, threshold=0.5, k=3, progress=False)
     # each face contributes at most k pairs (O(n·k) memory), and every capture stays linked
     assert len(pairs) <= 30 * 3 < 30 * 29 // 2
-    assert set(pairs.id_a) | set(pairs.id_b) == {f"a{i}" for i in range(30)}
+    assert set(pairs.a) | set(pairs.b) == {f"a{i}" for i in range(30)}
 
 
 def test_empty_and_bad_k():

@@ -51,7 +51,7 @@ def test_ingest_builds_the_graph(clean_store, apps, tmp_path):
 
     # SAME_FACE links are exactly the exact-kNN pairs above the threshold
     expected = face_pairs(batch.faces, batch.face_ids, settings.same_face_threshold, settings.face_link_k)
-    want = {tuple(sorted((a, b))) for a, b in zip(expected["src"], expected["dst"], strict=True)}
+    want = {tuple(sorted((a, b))) for a, b in zip(expected["a"], expected["b"], strict=True)}
     got = clean_store.read("MATCH (a:Account)-[r:SAME_FACE]->(b:Account) RETURN a.id AS a, b.id AS b")
     assert {(r["a"], r["b"]) for r in got} == want
     assert want, "the generated sample should contain repeated faces"
