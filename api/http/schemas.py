@@ -120,6 +120,13 @@ class RingSummary(BaseModel):
     last_seen: str | None = None
 
 
+class FormingRing(BaseModel):
+    id: str = Field(description="a live- id, named by the first decision that formed it")
+    size: int = Field(description="accounts linked into it so far")
+    answered: int = Field(description="decisions answered with this candidate")
+    members: list[str] = Field(description="application ids answered with it (at most 100)")
+
+
 class RingPage(BaseModel):
     items: list[RingSummary]
     total: int

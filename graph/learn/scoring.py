@@ -140,8 +140,10 @@ class RealtimeScorer:
     ``application_id, risk_score, decision, ring_id, reasons`` (``ring_id`` is the existing ring the new
     account links into, if any). ``frame`` holds prepared rows (``graph.contract.prepare`` columns: application_id,
     created_at (epoch ms), name_key, dob_key, the signal columns, liveness_score,
-    document_authenticity_score). ``same_face`` holds ``application_id`` (new), ``match_id`` (an existing
-    account id) and ``similarity``, e.g. from a 1:N face search. New accounts do not see each other.
+    document_authenticity_score). ``same_face`` holds ``new`` (a new application's id), ``existing`` (the id
+    of an existing account its face matched) and ``similarity``, e.g. from a 1:N face search: a match is one
+    way, unlike the ``embeddings.pairs`` of the graph, and keeps those names once turned into positions.
+    New accounts do not see each other.
     """
 
     def __init__(
@@ -219,8 +221,8 @@ class RealtimeScorer:
             one = rows.iloc[[k]] if isinstance(rows, pd.DataFrame) else [rows[k]]
             found = [(b, s) for a, b, s in pairs if a == i] + [(a, s) for a, b, s in pairs if b == i]
             same_face = {
-                "application_id": [i] * len(found),
-                "match_id": [m for m, _ in found],
+                "new": [i] * len(found),
+                "existing": [m for m, _ in found],
                 "similarity": [float(s) for _, s in found],
             }
             self._fold(i, one, same_face, rings.get(i))
@@ -256,6 +258,16 @@ class RealtimeScorer:
         self.node_x[touched] = self.live.node_features(touched)
         self.linking[touched] = self.live.linking(touched)
         self.observed += 1
+
+    def forming_rings(self, limit: int = 50, members: int = 100) -> list[dict]:
+        """Ring candidates named since this scorer was built, largest first: what investigators can open
+        before a batch job draws the rings (``live-`` ids; the batch job replaces them)."""
+        ids, rings = self.ids, self.ring_ids
+        out = []
+        for cid, size in sorted(self.candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
+            named = ids[rings == cid]
+            out.append({"id": cid, "size": size, "answered": len(named), "members": named[:members].tolist()})
+        return out
 
     def _update_members(self, position: int, nodes: np.ndarray, partners: np.ndarray) -> np.ndarray:
         """Earlier accounts whose own values the new one changed, as batch would recompute them: the rare
@@ -321,10 +333,10 @@ class RealtimeScorer:
                     sig.append(v)
         links = {"account": np.array(acc, dtype=np.int64), "rel": rel, "signal": sig}
         sf = {"new": np.zeros(0, np.int64), "existing": np.zeros(0, np.int64), "similarity": np.zeros(0)}
-        if same_face is not None and len(same_face["application_id"]):
+        if same_face is not None and len(same_face["new"]):
             new_pos = {a: i for i, a in enumerate(accounts["id"])}
-            nw = np.array([new_pos.get(str(a), -1) for a in same_face["application_id"]], dtype=np.int64)
-            ex = np.array([self.pos.get(str(m), -1) for m in same_face["match_id"]], dtype=np.int64)
+            nw = np.array([new_pos.get(str(a), -1) for a in same_face["new"]], dtype=np.int64)
+            ex = np.array([self.pos.get(str(m), -1) for m in same_face["existing"]], dtype=np.int64)
             ok = (nw >= 0) & (ex >= 0)
             sf = {
                 "new": nw[ok],
@@ -457,8 +469,10 @@ class RealtimeScorer:
         members = np.concatenate([st.node_member[nodes[ok]], sf["existing"][sf["new"] == i]]).astype(np.int64)
         if not len(members):
             return None
-        first = int(np.flatnonzero(np.isin(st.component, np.unique(st.component[members])))[0])
-        return f"{CANDIDATE_PREFIX}{self._ids.view[first]}"
+        joined = np.flatnonzero(np.isin(st.component, np.unique(st.component[members])))
+        cid = f"{CANDIDATE_PREFIX}{self._ids.view[joined[0]]}"
+        self.candidates.setdefault(cid, len(joined))  # its members so far, until a fold counts them
+        return cid
 
     def score_new_accounts(self, frame: pd.DataFrame, same_face: pd.DataFrame | None = None) -> pd.DataFrame:
         out = self.score_new(frame, same_face)

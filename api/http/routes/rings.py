@@ -10,7 +10,7 @@ from api.http.auth import Principal, Role, require
 from api.http.context import Context
 from api.http.errors import ApiError
 from api.http.routes.deps import AUTH, V1, errors, get_ctx
-from api.http.schemas import ReviewIn, ReviewOut, RingDetail, RingPage, RingSummary
+from api.http.schemas import FormingRing, ReviewIn, ReviewOut, RingDetail, RingPage, RingSummary
 from graph.store import investigate, reviews
 
 router = APIRouter(prefix=V1, tags=["investigation"])
@@ -38,6 +38,21 @@ def list_rings(
     filters = {"min_score": min_score, "min_size": min_size, "max_size": max_size, "status": status}
     items, total = investigate.rings(ctx.store(), filters, offset, limit)
     return RingPage(items=[RingSummary(**r) for r in items], total=total, offset=offset, limit=limit)
+
+
+@router.get(
+    "/rings/forming",
+    response_model=list[FormingRing],
+    summary="Ring candidates forming in the live stream since the last batch job, largest first",
+    responses=errors(*AUTH, 422, 503),
+)
+def forming_rings(
+    limit: int = Query(50, ge=1, le=500),
+    principal: Principal = Depends(require(Role.investigator)),
+    ctx: Context = Depends(get_ctx),
+) -> list[FormingRing]:
+    ctx.audit.record(principal, "rings.forming", "rings", limit=limit)
+    return [FormingRing(**r) for r in ctx.scorer().forming_rings(limit)]
 
 
 @router.get(

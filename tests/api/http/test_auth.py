@@ -13,6 +13,7 @@ ROUTES = [
     ("GET", "/v1/accounts/{account_id}", "investigator"),
     ("GET", "/v1/accounts/{account_id}/neighbourhood", "investigator"),
     ("GET", "/v1/rings", "investigator"),
+    ("GET", "/v1/rings/forming", "investigator"),
     ("GET", "/v1/rings/{ring_id}", "investigator"),
     ("POST", "/v1/rings/{ring_id}/review", "investigator"),
     ("POST", "/v1/jobs/score", "admin"),
@@ -24,7 +25,8 @@ ROLES = ("ingest", "investigator", "admin")
 def _call(client, method: str, template: str):
     path = template.format(account_id="missing", ring_id="missing", job_id="missing")
     if method == "GET":
-        return client.get(path, params={"limit": "not-a-number"} if path == "/v1/rings" else None)
+        listing = path in ("/v1/rings", "/v1/rings/forming")
+        return client.get(path, params={"limit": "not-a-number"} if listing else None)
     if path == "/v1/jobs/score":
         return client.post(path, params={"force": "x"})
     return client.post(path, json={"not": "valid"})

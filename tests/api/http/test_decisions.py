@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -73,6 +74,45 @@ def test_ring_member_reusing_a_face_and_device_is_flagged(api_server, bench_data
     assert top["application_id"] == member["application_id"]
     assert top["similarity"] > 0.99 and top["above_threshold"]
     assert any("USED_DEVICE" in reason or "face" in reason for reason in d["reasons"]), d["reasons"]
+
+
+def test_a_ring_forming_after_the_last_batch_job_is_answered_with_its_candidate(
+    api_server, new_rows, request_body
+) -> None:
+    """Four applications after the last batch job under four names, with one face, one device and one
+    phone nobody had before, and nothing else shared with anyone (one operator behind synthetic
+    identities). Each decision sees the earlier ones (the live graph): the face index and the signal degrees
+    count them, the fourth is not approved, the first one not approved names the ring candidate they form
+    and every later one joins it, and investigators find it in ``GET /v1/rings/forming``."""
+    rng = np.random.default_rng(5)
+    face = rng.standard_normal(len(request_body(new_rows.iloc[0])["face_embedding"]))
+    answers = []
+    with api_server.client("ingest") as c:
+        for k in range(4):
+            body = request_body(new_rows.iloc[20 + k])
+            for column in ("email", "national_id", "document_number", "document_template", "ip", "address"):
+                body.pop(column, None)
+            body |= {
+                "application_id": f"api-test-forming-{k}",
+                "full_name": f"FORMING PERSON {k}",
+                "device_id": "forming-device-never-seen",
+                "phone": "+44 7700 900123",
+                "face_embedding": (face + 0.01 * rng.standard_normal(len(face))).tolist(),
+            }
+            r = c.post("/v1/applications", json=body)
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+    assert [len(a["face_matches"]) for a in answers] == [0, 1, 2, 3]  # the face index sees the stream
+    assert "USED_DEVICE shared with 3 other accounts under 3 other names" in answers[3]["reasons"]
+    assert answers[3]["decision"] != "approve", answers[3]
+    first = next(k for k, a in enumerate(answers) if a["decision"] != "approve")
+    assert first >= 1 and answers[first]["ring"]["id"] == "live-api-test-forming-0", answers[first]
+    for k, a in enumerate(answers[first:], start=first):
+        assert a["ring"] == {"id": "live-api-test-forming-0", "score": None, "size": k}, a  # k earlier
+    with api_server.client("investigator") as c:
+        forming = c.get("/v1/rings/forming").json()
+    mine = next(f for f in forming if f["id"] == "live-api-test-forming-0")
+    assert mine["size"] == 4 and mine["answered"] == 4 - first
 
 
 def test_honest_applications_mostly_approved(api_server, new_rows, request_body) -> None:
