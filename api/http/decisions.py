@@ -170,8 +170,8 @@ def _score(
 ) -> dict[str, DecisionOut]:
     pairs = [(i, other, sim) for i, found in matches.items() for other, sim in found]
     same_face = {
-        "application_id": [p[0] for p in pairs],
-        "match_id": [p[1] for p in pairs],
+        "new": [p[0] for p in pairs],
+        "existing": [p[1] for p in pairs],
         "similarity": [p[2] for p in pairs],
     }
     scored = scorer.score_new(rows, same_face)

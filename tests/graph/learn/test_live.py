@@ -89,8 +89,8 @@ def test_each_decision_sees_the_graph_as_it_stood_at_its_arrival(stream):
         row = _row(tables, i)
         pairs = _pairs(tables, i, earlier)
         same_face = {
-            "application_id": [p[0] for p in pairs],
-            "match_id": [p[1] for p in pairs],
+            "new": [p[0] for p in pairs],
+            "existing": [p[1] for p in pairs],
             "similarity": [p[2] for p in pairs],
         }
         accounts, links, sf = scorer._new_tables([row], same_face)

@@ -81,8 +81,8 @@ def _split(tables: GraphTables, new_rows: np.ndarray):
     old_end = np.where(cross["src"].isin(new_rows), cross["dst"], cross["src"])
     faces = pd.DataFrame(
         {
-            "application_id": ids[new_end],
-            "match_id": ids[old_end],
+            "new": ids[new_end],
+            "existing": ids[old_end],
             "similarity": cross["similarity"].to_numpy(),
         }
     )
@@ -110,7 +110,7 @@ def test_new_accounts_score_like_batch(trained, toy_graph):
         row = frame.iloc[[k]]
         one = scorer.score_new(
             row.to_dict("records"),
-            faces[faces["application_id"] == row["application_id"].iloc[0]].to_dict("list"),
+            faces[faces["new"] == row["application_id"].iloc[0]].to_dict("list"),
         )
         np.testing.assert_allclose(one.risk, out["risk_score"].to_numpy()[[k]], rtol=0, atol=1e-9)
         assert one.reasons == [out["reasons"].iloc[k]] and list(one.decision) == [out["decision"].iloc[k]]
