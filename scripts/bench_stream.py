@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -191,6 +192,18 @@ def _share(mask: np.ndarray) -> float | None:
     return round(float(np.mean(mask)), 4) if len(mask) else None
 
 
+def _revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+        return out.stdout.strip() + ("+changes" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20_000, help="applications generated")
@@ -233,6 +246,7 @@ def main() -> None:
     result = {
         "machine": machine(),
         "command": "scripts/bench_stream.py " + " ".join(sys.argv[1:]),
+        "revision": _revision(),
         "n": args.n,
         "seed": args.seed,
         "history": len(hist),

@@ -196,20 +196,29 @@ def build_signal_table(
     return table, name_pairs, dob_pairs, name_map, dob_map, acc[first]
 
 
+def rel_values(deg, n_name, n_dob, span) -> dict[str, np.ndarray]:
+    """The columns of one signal's statistics that every account holding it shows (``_rel_block``); also
+    what the live graph writes into earlier members when a new account joins the signal."""
+    deg = np.asarray(deg, dtype=np.float64)
+    others = np.maximum(deg - 1, 1)
+    return {
+        "deg": np.log1p(deg - 1),
+        "names": np.log1p(np.asarray(n_name) - 1),
+        "dobs": np.log1p(np.asarray(n_dob) - 1),
+        "name_ratio": np.where(deg > 1, (np.asarray(n_name) - 1) / others, 0.0),
+        "span": np.where(deg > 1, np.log1p(span), 0.0),
+    }
+
+
 def _rel_block(
     n: int, acc: np.ndarray, rel: np.ndarray, deg, n_name, n_dob, span, near, burst
 ) -> dict[str, np.ndarray]:
     """Per-signal-kind features of each account's own signal; the same formula for batch and new accounts."""
     out = {}
     deg = np.asarray(deg, dtype=np.float64)
-    others = np.maximum(deg - 1, 1)
     vals = {
         "has": np.ones_like(deg),
-        "deg": np.log1p(deg - 1),
-        "names": np.log1p(np.asarray(n_name) - 1),
-        "dobs": np.log1p(np.asarray(n_dob) - 1),
-        "name_ratio": np.where(deg > 1, (np.asarray(n_name) - 1) / others, 0.0),
-        "span": np.where(deg > 1, np.log1p(span), 0.0),
+        **rel_values(deg, n_name, n_dob, span),
         "near": np.log1p(near),
         "burst": np.log1p(burst),
     }

@@ -26,6 +26,7 @@ import pandas as pd
 
 from graph.contract.io import object_array
 from graph.learn.features import (
+    MS_PER_DAY,
     NEIGHBOUR_BASE,
     RELS,
     NewFeatures,
@@ -33,6 +34,7 @@ from graph.learn.features import (
     features_for_new,
     is_linking,
     non_linking_codes,
+    rel_values,
     signal_stats_array,
 )
 from graph.learn.hetero import GraphInput, signal_node_features
@@ -173,6 +175,9 @@ class RealtimeScorer:
         self.live_nodes: dict[int, np.ndarray] = {}
         self.live_faces: dict[int, list[tuple[int, float]]] = {}
         self.cached_n, self.cached_nodes = self.n, st.nodes.n_nodes
+        created = t.accounts["created_at"].to_numpy(np.float64) / MS_PER_DAY
+        self._seconds = Rows(_seconds(created, st.t0_ms))  # each account's time, as the time keys count it
+        self._column = {c: k for k, c in enumerate(st.columns)}
         acc = t.links["account"].to_numpy(np.int64)
         node = st.nodes.link_node
         created = t.accounts["created_at"].to_numpy(np.int64)
@@ -239,6 +244,7 @@ class RealtimeScorer:
         self.n += 1
         self._x.append(nf.x[:1])
         self._base.append(nf.base[:1])
+        self._seconds.append(_seconds(np.asarray(accounts["created_at"], np.float64) / MS_PER_DAY, st.t0_ms))
         self._ring_ids.append(np.array([ring_id], dtype=object))
         if ring_id is not None and ring_id.startswith(CANDIDATE_PREFIX):
             self.candidates[ring_id] = int(st.comp_size[st.component[position]])
@@ -254,6 +260,7 @@ class RealtimeScorer:
             self._node_x.append(np.zeros((grow, self._node_x.buf.shape[1]), np.float32))
             self._linking.append(np.zeros(grow, dtype=bool))
         touched = np.unique(nodes)
+        self._update_signal_columns(position, touched)
         touched = np.union1d(touched, self._update_members(position, touched, sf["existing"]))
         self.node_x[touched] = self.live.node_features(touched)
         self.linking[touched] = self.live.linking(touched)
@@ -268,6 +275,29 @@ class RealtimeScorer:
             named = ids[rings == cid]
             out.append({"id": cid, "size": size, "answered": len(named), "members": named[:members].tolist()})
         return out
+
+    def _update_signal_columns(self, position: int, nodes: np.ndarray) -> None:
+        """The per-signal columns of the earlier members of the new account's signals (``_rel_block``: degree,
+        names, dates of birth, span, and the time windows it falls in), so that the GNN's receptive field
+        shows them as batch would. Members beyond ``member_cap`` of a hub keep their values."""
+        st = self.graph.state
+        nd, cfg, col = st.nodes, st.config, self._column
+        me = int(self._seconds.view[position])
+        for node in nodes.tolist():
+            members = self._members(node)
+            members = members[members != position]
+            if not len(members):
+                continue
+            rel = RELS[int(nd.rel_code[node])].lower()
+            deg, n_name, n_dob = float(nd.deg[node]), float(nd.n_name[node]), float(nd.n_dob[node])
+            values = rel_values(deg, n_name, n_dob, float(nd.t_max[node] - nd.t_min[node]))
+            for k, v in values.items():
+                self.x[members, col[f"{rel}_{k}"]] = v
+            gap = np.abs(self._seconds.view[members] - me)
+            for k, window in (("near", cfg.near_days * 86_400), ("burst", cfg.burst_hours * 3600)):
+                hit = members[gap <= int(window)]
+                c = col[f"{rel}_{k}"]
+                self.x[hit, c] = np.log1p(np.expm1(self.x[hit, c].astype(np.float64)) + 1)
 
     def _update_members(self, position: int, nodes: np.ndarray, partners: np.ndarray) -> np.ndarray:
         """Earlier accounts whose own values the new one changed, as batch would recompute them: the rare
@@ -502,6 +532,10 @@ class RealtimeScorer:
             top = max(counts.values(), default=0)
             out.append(min(v for v, c in counts.items() if c == top) if top else None)
         return out
+
+
+def _seconds(t_days: np.ndarray, t0_ms: int) -> np.ndarray:
+    return np.round((np.asarray(t_days) - t0_ms / MS_PER_DAY) * 86_400).astype(np.int64)
 
 
 def _linking(state, node: np.ndarray, deg: np.ndarray) -> np.ndarray:
