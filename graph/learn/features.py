@@ -138,6 +138,10 @@ class FeatureState:
     pair_time_keys: list[np.ndarray] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     pair_mod: int = 0  # pair keys are node_a * pair_mod + node_b (the node count when they were made)
+    # (node, name) and (node, dob) keys added since (graph.learn.live): a small sorted level of its own, so
+    # adding one does not copy the big arrays
+    name_fresh: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dob_fresh: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 _T_SCALE = 10**10  # seconds; keeps node * T + t inside int64 for 1e8 nodes
@@ -682,8 +686,11 @@ def features_for_new(
     dob_code = np.array([state.dob_codes.get(k, -1) for k in accounts["dob_key"]], dtype=np.int64)
     t_days = np.asarray(accounts["created_at"], dtype=np.float64) / MS_PER_DAY
     t = t_days[acc]
-    new_name = ~_member(state.name_pairs, kn * state.name_mod + name_code[acc]) | (name_code[acc] < 0)
-    new_dob = ~_member(state.dob_pairs, kn * state.dob_mod + dob_code[acc]) | (dob_code[acc] < 0)
+    name_keys, dob_keys = kn * state.name_mod + name_code[acc], kn * state.dob_mod + dob_code[acc]
+    seen_name = _member(state.name_pairs, name_keys) | _member(state.name_fresh, name_keys)
+    seen_dob = _member(state.dob_pairs, dob_keys) | _member(state.dob_fresh, dob_keys)
+    new_name = ~seen_name | (name_code[acc] < 0)
+    new_dob = ~seen_dob | (dob_code[acc] < 0)
     deg = np.where(known, nodes.deg[kn] + 1, 1)
     n_name = np.where(known, nodes.n_name[kn] + new_name, 1)
     n_dob = np.where(known, nodes.n_dob[kn] + new_dob, 1)

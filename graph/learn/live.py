@@ -53,6 +53,7 @@ class Rows:
         return self.view
 
 
+MERGE_AT = 4096
 _NODE_FIELDS = ("rel_code", "signal", "deg", "n_name", "n_dob", "t_min", "t_max")
 
 
@@ -83,41 +84,57 @@ class LiveState:
         code = codes.get(key)
         if code is None:
             code = codes[key] = len(codes) + 1
-            mod = st.name_mod if kind == "name" else st.dob_mod
+            mod = getattr(st, f"{kind}_mod")
             if code >= mod:  # keys are node * mod + code: widen the modulus, order is kept
                 wide = max(2 * mod, code + 1)
-                pairs = st.name_pairs if kind == "name" else st.dob_pairs
-                pairs = (pairs // mod) * wide + pairs % mod
-                if kind == "name":
-                    st.name_pairs, st.name_mod = pairs, wide
-                else:
-                    st.dob_pairs, st.dob_mod = pairs, wide
+                for level in (f"{kind}_pairs", f"{kind}_fresh"):
+                    keys = getattr(st, level)
+                    setattr(st, level, (keys // mod) * wide + keys % mod)
+                setattr(st, f"{kind}_mod", wide)
         return code
 
-    def _node(self, rel: str, signal: str, position: int) -> tuple[int, bool]:
+    def _seen(self, kind: str, keys: np.ndarray) -> np.ndarray:
         st = self.state
-        found = st.node_index.get((rel, signal))
-        if found is not None:
-            return found, False
-        r = self.node_rows
-        nd = r["deg"].n
-        values = {
-            "rel_code": REL_CODE[rel],
-            "signal": signal,
-            "deg": 0,
-            "n_name": 0,
-            "n_dob": 0,
-            "t_min": np.inf,
-            "t_max": -np.inf,
-            "member": position,
-        }
-        for f, v in values.items():
-            arr = r[f].buf
-            r[f].append(np.array([v], dtype=arr.dtype))
-        r["base_sum"].append(np.zeros((1, r["base_sum"].buf.shape[1])))
-        r["base_cnt"].append(np.zeros((1, r["base_cnt"].buf.shape[1])))
-        st.node_index[(rel, signal)] = nd
-        return nd, True
+        return _member(getattr(st, f"{kind}_pairs"), keys) | _member(getattr(st, f"{kind}_fresh"), keys)
+
+    def _add_keys(self, kind: str, keys: np.ndarray) -> None:
+        """Into the fresh level; merged into the big one every ``MERGE_AT`` keys (one copy per merge)."""
+        st = self.state
+        fresh = getattr(st, f"{kind}_fresh")
+        fresh = np.insert(fresh, np.searchsorted(fresh, keys), keys)
+        if len(fresh) >= MERGE_AT:
+            big = getattr(st, f"{kind}_pairs")
+            setattr(st, f"{kind}_pairs", np.insert(big, np.searchsorted(big, fresh), fresh))
+            fresh = np.zeros(0, np.int64)
+        setattr(st, f"{kind}_fresh", fresh)
+
+    def _nodes(self, rels, signals, position: int) -> np.ndarray:
+        """The node of each (kind, signal); those the graph has never seen are made, empty, in one append."""
+        st, r = self.state, self.node_rows
+        out, new = [], []
+        for rel, signal in zip(rels, signals, strict=True):
+            found = st.node_index.get((rel, signal))
+            if found is None:
+                found = st.node_index[(rel, signal)] = r["deg"].n + len(new)
+                new.append((rel, signal))
+            out.append(found)
+        if new:
+            k = len(new)
+            fresh = {
+                "rel_code": [REL_CODE[rel] for rel, _ in new],
+                "signal": [signal for _, signal in new],
+                "deg": np.zeros(k),
+                "n_name": np.zeros(k),
+                "n_dob": np.zeros(k),
+                "t_min": np.full(k, np.inf),
+                "t_max": np.full(k, -np.inf),
+                "member": np.full(k, position),
+            }
+            for f, v in fresh.items():
+                r[f].append(np.array(v, dtype=object) if f == "signal" else v)
+            r["base_sum"].append(np.zeros((k, r["base_sum"].buf.shape[1])))
+            r["base_cnt"].append(np.zeros((k, r["base_cnt"].buf.shape[1])))
+        return np.array(out, dtype=np.int64)
 
     def _publish(self) -> None:
         """Point the state at the live parts of its buffers (appends may have moved them)."""
@@ -144,22 +161,17 @@ class LiveState:
         dob = self._code(account["dob_key"][0], "dob")
         self.name_of.append([name])
         self.dob_of.append([dob])
-        made = [self._node(r, s, position) for r, s in zip(links["rel"], links["signal"], strict=True)]
+        nodes = self._nodes(links["rel"], links["signal"], position)
         self._publish()
-        nodes = np.array([m[0] for m in made], dtype=np.int64)
         nodes_u = np.unique(nodes)
         t = float(account["created_at"][0]) / MS_PER_DAY
         nd = st.nodes
-        for attr, code in (("name", name), ("dob", dob)):
-            pairs, mod = (st.name_pairs, st.name_mod) if attr == "name" else (st.dob_pairs, st.dob_mod)
+        for kind, code in (("name", name), ("dob", dob)):
+            mod = getattr(st, f"{kind}_mod")
             keys = nodes_u * mod + code
-            fresh = keys[~_member(pairs, keys)]
-            np.add.at(nd.n_name if attr == "name" else nd.n_dob, fresh // mod, 1)
-            pairs = np.insert(pairs, np.searchsorted(pairs, fresh), fresh)
-            if attr == "name":
-                st.name_pairs = pairs
-            else:
-                st.dob_pairs = pairs
+            fresh = keys[~self._seen(kind, keys)]
+            np.add.at(nd.n_name if kind == "name" else nd.n_dob, fresh // mod, 1)
+            self._add_keys(kind, fresh)
         np.add.at(nd.deg, nodes_u, 1)
         nd.t_min[nodes_u] = np.minimum(nd.t_min[nodes_u], t)
         nd.t_max[nodes_u] = np.maximum(nd.t_max[nodes_u], t)
