@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.learn import live
+from graph.learn import live as live_graph
 from graph.learn.features import compute_features, features_for_new
 from graph.learn.hetero import GraphInput
 from graph.learn.scoring import CANDIDATE_PREFIX, RealtimeScorer
@@ -82,7 +82,7 @@ def stream(toy_graph):
 
 def test_each_decision_sees_the_graph_as_it_stood_at_its_arrival(stream, monkeypatch):
     tables, _, history, later, art = stream
-    monkeypatch.setattr(live, "MERGE_AT", 16)  # the fresh key level merges many times within the stream
+    monkeypatch.setattr(live_graph, "MERGE_AT", 16)  # the fresh key level merges many times within the stream
     scorer = RealtimeScorer(art, GraphInput(_truncate(tables, history)))
     earlier = set(history.tolist())
     mismatched: dict[str, int] = {}
