@@ -27,7 +27,9 @@ from api.settings import ApiSettings
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     ctx = Context.create(settings)
-    ctx.decisions = DecisionBatcher(partial(decide, ctx), queue_max=settings.decision_queue_max)
+    ctx.decisions = DecisionBatcher(
+        partial(decide, ctx), queue_max=settings.decision_queue_max, after_pass=ctx.scoring.fold_pending
+    )
     ctx.warm_up = warm_up
 
     @asynccontextmanager

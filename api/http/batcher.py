@@ -74,8 +74,10 @@ class DecisionBatcher:
         max_batch: int = 64,
         thread_init: Callable[[], None] | None = one_thread_pools,
         queue_max: int = 64,
+        after_pass: Callable[[], None] | None = None,
     ):
         self._process = process
+        self._after_pass = after_pass  # work that follows a pass once it has answered (the live graph's fold)
         self._max_batch = max(1, max_batch)
         self._thread_init = thread_init
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, queue_max))
@@ -124,6 +126,11 @@ class DecisionBatcher:
                 groups.append(item)
                 ids |= item_ids
             self._pass(groups)
+            if self._after_pass is not None:
+                try:
+                    self._after_pass()
+                except Exception:  # the next pass runs it again; never the worker's end
+                    log.exception("after-pass work failed")
 
     def _pass(self, groups: list) -> None:
         now = time.monotonic()

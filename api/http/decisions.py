@@ -12,8 +12,8 @@ A pass (one request, or the requests the batcher grouped) costs one read and one
    one transaction (``graph.ingest.load.write_one_shot``) writes accounts, signals, face links, faces, content
    hashes and scores together. If it fails (store down), the new faces leave the index again and the
    caller gets 503: nothing is half-written, and a retry starts afresh.
-4. The new accounts go to the scorer's cache (``api.http.scorer.ScorerCache.observe``): later decisions count them
-   in their time windows at once, and see the rest of them after the next rebuild or batch scoring job.
+4. The new accounts go to the scorer (``api.http.scorer.ScorerCache.observe``), which folds them into the live
+   graph once the pass has answered and before the next one scores (``fold_pending``).
 
 Idempotent on ``application_id``: an application stored with the same content and a score is answered from
 the store (``replayed``) and nothing is written. One stored with the same content but no score (loaded by
@@ -44,6 +44,7 @@ def decide(ctx: Context, applications: list[Application]) -> dict[str, DecisionO
     """Outcomes by application id (ids are unique within a call: the batcher and the batch route see to it)."""
     clock = _Stages()
     records = [a.model_dump(mode="json", exclude_none=True) for a in applications]
+    ctx.scoring.fold_pending()  # what earlier passes decided, if the worker has not folded it in yet
     store, index, scorer = ctx.store(), ctx.index(), ctx.scorer()
     threshold = ctx.face_threshold()
     out: dict[str, DecisionOut | RejectedOut] = {}

@@ -48,6 +48,7 @@ class ScorerCache:
         self._pending_rings: dict[str, str] = {}
         self._pending_since: float | None = None
         self._pending_lock = threading.Lock()
+        self._to_fold: list[tuple[list[dict], list, dict]] = []  # decided, answered, not yet folded in
         self._refreshing = False
 
     def get(self) -> RealtimeScorer:
@@ -77,11 +78,12 @@ class ScorerCache:
         scorer = self._scorer
         if scorer is None:
             return {}
+        waiting = sum(len(rows) for rows, _, _ in list(self._to_fold))  # answered, folded in a moment
         return {
             "cache_accounts": scorer.cached_n,
-            "live_accounts": scorer.n,
+            "live_accounts": scorer.n + waiting,
             "cache_age_seconds": time.time() - scorer.built_at,
-            "decided_since_build": scorer.observed,
+            "decided_since_build": scorer.observed + waiting,
             "overlay_keys": len(scorer.recent),
             "pending_rebuild": len(self._pending),
         }
@@ -124,7 +126,7 @@ class ScorerCache:
         rebuilds = s.scorer_refresh_accounts > 0 or s.scorer_refresh_s > 0
         with self._pending_lock:
             if self._scorer is not None:
-                self._scorer.observe(rows, pairs, rings)  # the next decision sees them
+                self._to_fold.append((rows, pairs, rings))  # folded once the pass has answered
             if not rebuilds and not self._lock.locked():
                 return  # kept only for a rebuild: one to come, or one running (its scorer must count them)
             self._pending.extend(rows)
@@ -140,6 +142,16 @@ class ScorerCache:
                 return
             self._refreshing = True
         threading.Thread(target=self._refresh, name="scorer-refresh", daemon=True).start()
+
+    def fold_pending(self) -> None:
+        """Fold the accounts decided so far into the live graph. The decision worker calls it after a pass
+        has answered and before the next pass scores, so folding never delays the answer it follows."""
+        with self._pending_lock:
+            batches, self._to_fold = self._to_fold, []
+            scorer = self._scorer
+            if scorer is not None:
+                for rows, pairs, rings in batches:
+                    scorer.observe(rows, pairs, rings)
 
     def refresh(self) -> int:
         """Fold the accounts observed so far into the cached graph now (what the background refresh runs).
