@@ -78,12 +78,14 @@ class ScorerCache:
         scorer = self._scorer
         if scorer is None:
             return {}
-        waiting = sum(len(rows) for rows, _, _ in list(self._to_fold))  # answered, folded in a moment
+        with self._pending_lock:  # not halfway through a fold
+            waiting = sum(len(rows) for rows, _, _ in self._to_fold)  # answered, folded in a moment
+            n, observed = scorer.n, scorer.observed
         return {
             "cache_accounts": scorer.cached_n,
-            "live_accounts": scorer.n + waiting,
+            "live_accounts": n + waiting,
             "cache_age_seconds": time.time() - scorer.built_at,
-            "decided_since_build": scorer.observed + waiting,
+            "decided_since_build": observed + waiting,
             "overlay_keys": len(scorer.recent),
             "pending_rebuild": len(self._pending),
         }

@@ -115,6 +115,38 @@ def test_a_ring_forming_after_the_last_batch_job_is_answered_with_its_candidate(
     assert mine["size"] == 4 and mine["answered"] == 4 - first
 
 
+def test_a_restarted_server_sees_what_the_last_one_decided(
+    api_server, launch, new_rows, request_body
+) -> None:
+    """The live graph survives a restart: a new server builds its scorer from the store, decided accounts
+    included, so an application after the restart sees the two decided before it on a device they share."""
+
+    def body(k: int) -> dict:
+        b = request_body(new_rows.iloc[30 + k])
+        for column in (
+            "email",
+            "national_id",
+            "document_number",
+            "document_template",
+            "ip",
+            "address",
+            "phone",
+        ):
+            b.pop(column, None)
+        return b | {"application_id": f"api-test-restart-{k}", "full_name": f"RESTART PERSON {k}",
+                    "device_id": "restart-device-never-seen", "face_embedding": None}  # fmt: skip
+
+    with api_server.client("ingest") as c:
+        for k in range(2):
+            r = c.post("/v1/applications", json={k: v for k, v in body(k).items() if v is not None})
+            assert r.status_code == 200, r.text
+    _, base = launch(api_server.env)
+    with httpx.Client(base_url=base, headers={"X-API-Key": api_server.keys["ingest"]}, timeout=60) as c:
+        r = c.post("/v1/applications", json={k: v for k, v in body(2).items() if v is not None})
+    assert r.status_code == 200, r.text
+    assert "USED_DEVICE shared with 2 other accounts under 2 other names" in r.json()["reasons"], r.json()
+
+
 def test_honest_applications_mostly_approved(api_server, new_rows, request_body) -> None:
     honest = new_rows[new_rows["label"] == 0].iloc[1:21]
     with api_server.client("ingest") as c:
@@ -316,7 +348,10 @@ def test_metrics_show_how_stale_the_scorer_is(api_server, new_rows, request_body
         body = request_body(new_rows.iloc[3])
         body["application_id"] += "-gauge"
         assert c.post("/v1/applications", json=body).status_code == 200
-        after = _gauges(c)
+        # the worker folds the decided account into the live graph just after answering
+        settled = time.monotonic() + 5
+        while (after := _gauges(c))["overlay_keys"] <= before["overlay_keys"] and time.monotonic() < settled:
+            time.sleep(0.05)
     assert set(before) == {
         "cache_accounts", "live_accounts", "cache_age_seconds", "decided_since_build", "overlay_keys",
         "pending_rebuild",
