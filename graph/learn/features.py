@@ -399,7 +399,7 @@ def compute_features(
     )
     cols.update(_pair_block(n, acc, rel, burst, pair_counts))
     cols.update(_face_block(n, tables, name_code, dob_code))
-    rare = (nodes.deg >= 2) & (nodes.deg <= config.hub_degree) & ~np.isin(nodes.rel_code, non_linking_codes())
+    rare = links_accounts(config, nodes.rel_code, nodes.deg)
     cols["n_signals"] = np.bincount(acc, minlength=n).astype(np.float64)
     cols["n_rare"] = np.bincount(acc[rare[node]], minlength=n).astype(np.float64)
     cols["n_hub"] = np.bincount(acc[nodes.deg[node] > config.hub_degree], minlength=n).astype(np.float64)
@@ -503,10 +503,16 @@ def non_linking_codes() -> np.ndarray:
     return np.array([REL_CODE[r] for r in NON_LINKING], dtype=np.int16)
 
 
+def links_accounts(config: FeatureConfig, rel_code, deg) -> np.ndarray:
+    """Does a signal of this kind and degree link accounts: shared, not a hub, of a linking kind (not a /24)?
+    The one test behind rare signals, components, ring evidence and the real-time receptive field."""
+    deg = np.asarray(deg)
+    return (deg >= 2) & (deg <= config.hub_degree) & ~np.isin(rel_code, non_linking_codes())
+
+
 def is_linking(state: FeatureState) -> np.ndarray:
-    """Per signal node: may it link accounts (not a hub, shared, of a linking kind)?"""
-    d = state.nodes.deg
-    return (d >= 2) & (d <= state.config.hub_degree) & ~np.isin(state.nodes.rel_code, non_linking_codes())
+    """Per signal node: may it link accounts?"""
+    return links_accounts(state.config, state.nodes.rel_code, state.nodes.deg)
 
 
 class _KeyLog:
@@ -726,8 +732,7 @@ def features_for_new(
             "face_other_both": np.log1p(np.bincount(fn, weights=diff_name & diff_dob, minlength=n)),
         }
     )
-    rel_ok = ~np.isin(rel, non_linking_codes())
-    rare_link = known & (deg >= 2) & (deg <= cfg.hub_degree) & rel_ok
+    rare_link = known & links_accounts(cfg, rel, deg)
     cols["n_signals"] = np.bincount(acc, minlength=n).astype(np.float64)
     cols["n_rare"] = np.bincount(acc[rare_link], minlength=n).astype(np.float64)
     cols["n_hub"] = np.bincount(acc[deg > cfg.hub_degree], minlength=n).astype(np.float64)

@@ -25,7 +25,7 @@ from graph.learn.features import (
     FeatureState,
     NewFeatures,
     _member,
-    non_linking_codes,
+    links_accounts,
     signal_stats_array,
 )
 
@@ -73,7 +73,6 @@ class LiveState:
         self.component = Rows(state.component)
         self.name_of = Rows(name_of)
         self.dob_of = Rows(dob_of)
-        self._non_linking = non_linking_codes()
 
     # ---- codes -----------------------------------------------------------------------------------------
     def _code(self, key, kind: str) -> int:
@@ -181,16 +180,15 @@ class LiveState:
         ok = ~np.isnan(b)
         st.node_base_sum[nodes_u] += np.where(ok, b, 0.0)
         st.node_base_cnt[nodes_u] += ok
-        self._join(position, nodes_u, np.asarray(partners, dtype=np.int64), t, name)
+        self._join(position, nodes_u, np.asarray(partners, dtype=np.int64), t)
         return nodes
 
-    def _join(self, position: int, nodes: np.ndarray, partners: np.ndarray, t: float, name: int) -> None:
+    def _join(self, position: int, nodes: np.ndarray, partners: np.ndarray, t: float) -> None:
         """The account's linked component: the union of the components its rare signals and face partners
         are in, as ``features_for_new`` counts them for a new account."""
         st, cfg = self.state, self.state.config
         deg = st.nodes.deg[nodes]
-        joins = (deg >= 2) & (deg <= min(cfg.comp_degree, cfg.hub_degree))
-        joins &= ~np.isin(st.nodes.rel_code[nodes], self._non_linking)
+        joins = links_accounts(cfg, st.nodes.rel_code[nodes], deg) & (deg <= cfg.comp_degree)
         members = np.concatenate([st.node_member[nodes[joins]], partners])
         members = members[members != position]
         roots = np.unique(st.component[members]) if len(members) else np.zeros(0, np.int64)
@@ -229,5 +227,4 @@ class LiveState:
     def linking(self, nodes: np.ndarray) -> np.ndarray:
         """``graph.learn.features.is_linking`` of these nodes."""
         st = self.state
-        d = st.nodes.deg[nodes]
-        return (d >= 2) & (d <= st.config.hub_degree) & ~np.isin(st.nodes.rel_code[nodes], self._non_linking)
+        return links_accounts(st.config, st.nodes.rel_code[nodes], st.nodes.deg[nodes])

@@ -33,6 +33,7 @@ from graph.learn.features import (
     RecentLinks,
     features_for_new,
     is_linking,
+    links_accounts,
     non_linking_codes,
     rel_values,
     signal_stats_array,
@@ -541,8 +542,7 @@ def _seconds(t_days: np.ndarray, t0_ms: int) -> np.ndarray:
 def _linking(state, node: np.ndarray, deg: np.ndarray) -> np.ndarray:
     """Which of a new account's links join it to existing accounts through a linking signal: an existing
     node (``deg`` counts the new account too), not a hub, not of a non-linking kind such as a /24."""
-    rel_ok = ~np.isin(state.nodes.rel_code[np.maximum(node, 0)], non_linking_codes())
-    return (node >= 0) & (deg >= 2) & (deg <= state.config.hub_degree) & rel_ok
+    return (node >= 0) & links_accounts(state.config, state.nodes.rel_code[np.maximum(node, 0)], deg)
 
 
 def _reasons(x: np.ndarray, columns: list[str]) -> list[list[str]]:
