@@ -34,7 +34,10 @@ class Rows:
     """A numpy array that grows at the end with amortised O(1) appends; ``view`` is its live part."""
 
     def __init__(self, a: np.ndarray) -> None:
-        self.buf = a
+        # room to grow from the start: the scorer is built in the background, so the copy is made there and
+        # not by the first decision after each build
+        self.buf = np.empty((len(a) + max(1024, len(a) // 8), *a.shape[1:]), a.dtype)
+        self.buf[: len(a)] = a
         self.n = len(a)
 
     @property
@@ -73,6 +76,7 @@ class LiveState:
         self.component = Rows(state.component)
         self.name_of = Rows(name_of)
         self.dob_of = Rows(dob_of)
+        self._publish()
 
     # ---- codes -----------------------------------------------------------------------------------------
     def _code(self, key, kind: str) -> int:
